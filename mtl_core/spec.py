@@ -1,0 +1,285 @@
+"""ExperimentSpec and RunSpec: what a user asks for, validated at the boundary, to and from JSON.
+
+An experiment expands into runs: the multi-task run and (optionally) one single-task baseline per
+task, for every seed. Every run of an experiment gets the same steps per task, encoder, optimiser
+and vocabulary, so that a baseline is matched to its multi-task run.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from mtl_core.errors import UserError
+
+SHARING_MODES = ("hard", "soft", "hierarchical")
+ENCODERS = ("bilstm", "transformer", "minilm", "mlp")
+SAMPLING = ("all", "proportional", "temperature")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+TEXT_ENCODER_DEFAULT = "bilstm"
+VECTOR_ENCODER_DEFAULT = "mlp"
+MINILM_LAYERS = 6
+MAX_TASKS = 8
+
+
+@dataclass
+class ExperimentSpec:
+    tasks: list[str]
+    sharing: str = "hard"
+    weights: dict[str, float] = field(default_factory=dict)  # λ_t; missing tasks get 1.0
+    soft_lambda: float = 0.01  # λ_soft in λ_soft Σ_t ‖θ_t − θ_s‖², θ_s = mean of the task encoders
+    layers: dict[str, int] = field(default_factory=dict)  # hierarchical: encoder layer (1-based) each head reads
+    encoder: str | None = None  # None: bilstm for text tasks, mlp for synthetic ones
+    encoder_layers: int = 2  # depth of bilstm / transformer / mlp (minilm has 6)
+    hidden_size: int = 128  # bilstm / transformer / mlp width (mlp default 16 would be MMoE's small bottom)
+    freeze_encoder: bool = False  # minilm: train heads only on frozen features (fast on CPU)
+    dropout: float = 0.1
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    steps: int | None = None  # steps per task; exclusive with epochs
+    epochs: float | None = None  # converted to steps on the largest task's training set
+    seeds: list[int] = field(default_factory=lambda: [0])
+    baselines: bool = True
+    conflict_every: int = 10  # measure per-task gradients every k steps (0 = never)
+    noise_floor: bool = False  # also measure the same-task cosine of two mini-batches
+    sampling: str = "all"  # all: one batch of every task each step; else one task per step
+    temperature: float = 2.0  # sampling == "temperature": p_t ∝ n_t^(1/T)
+    eval_every: int | None = None  # None: about 20 evaluations per run
+    max_eval_examples: int = 1000  # validation examples scored at each interval (all at the end)
+    synthetic_correlation: float = 0.5
+    max_train_examples: int | None = None
+    max_tokens: int = 64  # token sequences are cut to this many words (documents included)
+    device: str = "auto"
+    name: str = ""
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ExperimentSpec":
+        if not isinstance(data, dict):
+            raise UserError(f"spec: expected a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"spec: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        if "tasks" not in data:
+            raise UserError("tasks: required, e.g. [\"atis_intent\", \"atis_slots\"]")
+        return cls(**data).validated()
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentSpec":
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"spec: not valid JSON ({exc})") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    # ---- validation ---------------------------------------------------------------------------
+    def validated(self) -> "ExperimentSpec":
+        """Check every field, fill defaults that depend on the tasks, and return a normalised copy."""
+        from mtl_core.tasks import get_task  # the catalog is only needed once a spec is checked
+
+        spec = replace(self)
+        if isinstance(spec.tasks, str):
+            spec.tasks = [t for t in spec.tasks.split(",") if t.strip()]
+        if not isinstance(spec.tasks, (list, tuple)) or not spec.tasks:
+            raise UserError("tasks: choose at least one task", field="tasks")
+        spec.tasks = [str(t).strip() for t in spec.tasks]
+        duplicates = sorted({t for t in spec.tasks if spec.tasks.count(t) > 1})
+        if duplicates:
+            raise UserError(f"tasks: {', '.join(duplicates)} listed twice", field="tasks")
+        if len(spec.tasks) > MAX_TASKS:
+            raise UserError(f"tasks: at most {MAX_TASKS} tasks in one run, got {len(spec.tasks)}", field="tasks")
+        cards = {t: get_task(t).card for t in spec.tasks}  # UnknownTaskError names the task
+
+        _choice("sharing", spec.sharing, SHARING_MODES)
+        _choice("optimizer", spec.optimizer, OPTIMIZERS)
+        _choice("sampling", spec.sampling, SAMPLING)
+        _choice("device", spec.device, DEVICES)
+
+        vector = [t for t, c in cards.items() if not c.kind.is_text]
+        text = [t for t, c in cards.items() if c.kind.is_text]
+        if vector and text:
+            raise UserError(
+                f"tasks: synthetic tasks ({', '.join(vector)}) take vectors and cannot share an encoder with "
+                f"text tasks ({', '.join(text)}); run them in separate experiments", field="tasks")
+        if spec.encoder is None:
+            spec.encoder = VECTOR_ENCODER_DEFAULT if vector else TEXT_ENCODER_DEFAULT
+        _choice("encoder", spec.encoder, ENCODERS)
+        if vector and spec.encoder != "mlp":
+            raise UserError(f"encoder: synthetic tasks take vectors and need the 'mlp' encoder, got '{spec.encoder}'",
+                            field="encoder")
+        if text and spec.encoder == "mlp":
+            raise UserError(f"encoder: 'mlp' reads vectors only; text tasks ({', '.join(text)}) need one of "
+                            "bilstm, transformer, minilm", field="encoder")
+
+        spec.weights = _task_map("weights", spec.weights, spec.tasks, float)
+        for task, value in spec.weights.items():
+            if not math.isfinite(value) or value < 0:
+                raise UserError(f"weights: '{task}' must be a finite number ≥ 0, got {value}", field="weights")
+        spec.weights = {t: spec.weights.get(t, 1.0) for t in spec.tasks}
+        if all(v == 0 for v in spec.weights.values()):
+            raise UserError("weights: at least one task needs a weight > 0", field="weights")
+
+        spec.soft_lambda = _number("soft_lambda", spec.soft_lambda, minimum=0.0)
+        spec.encoder_layers = _integer("encoder_layers", spec.encoder_layers, 1, 12)
+        depth = self.depth_for(spec.encoder, spec.encoder_layers)
+        spec.hidden_size = _integer("hidden_size", spec.hidden_size, 2, 4096)
+        spec.dropout = _number("dropout", spec.dropout, minimum=0.0, maximum=0.9)
+        spec.lr = _number("lr", spec.lr, minimum=0.0, exclusive_minimum=True, maximum=10.0)
+        spec.weight_decay = _number("weight_decay", spec.weight_decay, minimum=0.0)
+        spec.batch_size = _integer("batch_size", spec.batch_size, 1, 4096)
+        spec.temperature = _number("temperature", spec.temperature, minimum=0.0, exclusive_minimum=True)
+        spec.synthetic_correlation = _number("synthetic_correlation", spec.synthetic_correlation, -1.0, 1.0)
+        spec.max_tokens = _integer("max_tokens", spec.max_tokens, 4, 512)
+        spec.max_eval_examples = _integer("max_eval_examples", spec.max_eval_examples, 10, 10**7)
+        if spec.max_train_examples is not None:
+            spec.max_train_examples = _integer("max_train_examples", spec.max_train_examples, 2, 10**8)
+        spec.conflict_every = _integer("conflict_every", spec.conflict_every, 0, 10**6)
+        if spec.eval_every is not None:
+            spec.eval_every = _integer("eval_every", spec.eval_every, 1, 10**8)
+
+        if spec.steps is not None and spec.epochs is not None:
+            raise UserError("steps/epochs: give one budget, not both", field="steps")
+        if spec.steps is None and spec.epochs is None:
+            spec.steps = 200
+        if spec.steps is not None:
+            spec.steps = _integer("steps", spec.steps, 1, 10**7)
+        else:
+            spec.epochs = _number("epochs", spec.epochs, minimum=0.0, exclusive_minimum=True, maximum=1000.0)
+
+        if isinstance(spec.seeds, (int, str)):
+            spec.seeds = [int(s) for s in str(spec.seeds).split(",") if s.strip()]
+        if not spec.seeds:
+            raise UserError("seeds: give at least one seed, e.g. 0 or 0,1,2", field="seeds")
+        spec.seeds = [_integer("seeds", s, 0, 2**31 - 1) for s in spec.seeds]
+        if len(set(spec.seeds)) != len(spec.seeds):
+            raise UserError(f"seeds: each seed once, got {spec.seeds}", field="seeds")
+
+        spec.layers = _task_map("layers", spec.layers, spec.tasks, int)
+        if spec.sharing == "hierarchical":
+            for task in spec.tasks:
+                layer = spec.layers.get(task)
+                if layer is None:
+                    low_level = cards[task].kind.value == "token_tagging"
+                    spec.layers[task] = 1 if low_level else depth
+                elif not 1 <= layer <= depth:
+                    raise UserError(f"layers: '{task}' reads layer {layer}, but the {spec.encoder} encoder has "
+                                    f"layers 1..{depth}", field="layers")
+            spec.layers = {t: spec.layers[t] for t in spec.tasks}
+        elif spec.layers:
+            raise UserError(f"layers: only used with sharing 'hierarchical', got sharing '{spec.sharing}'",
+                            field="layers")
+        if spec.sharing == "soft" and spec.encoder == "minilm" and spec.freeze_encoder:
+            raise UserError("sharing: soft sharing pulls trainable encoders together; with freeze_encoder the "
+                            "MiniLM encoders never move. Unfreeze it or pick hard/hierarchical", field="sharing")
+        spec.name = str(spec.name or "")[:200]
+        return spec
+
+    @staticmethod
+    def depth_for(encoder: str, encoder_layers: int) -> int:
+        return MINILM_LAYERS if encoder == "minilm" else encoder_layers
+
+    @property
+    def depth(self) -> int:
+        return self.depth_for(self.encoder or TEXT_ENCODER_DEFAULT, self.encoder_layers)
+
+    # ---- expansion ----------------------------------------------------------------------------
+    def runs(self) -> list["RunSpec"]:
+        """The multi-task run and the single-task baselines, for every seed (multi-task first)."""
+        out = []
+        for seed in self.seeds:
+            out.append(RunSpec(kind="mtl", tasks=list(self.tasks), seed=seed, experiment=self))
+            if self.baselines and len(self.tasks) > 1:
+                out.extend(RunSpec(kind="stl", tasks=[t], seed=seed, experiment=self) for t in self.tasks)
+        return out
+
+
+@dataclass
+class RunSpec:
+    """One training run: the experiment's settings applied to a subset of its tasks and one seed."""
+
+    kind: str  # "mtl" or "stl"
+    tasks: list[str]
+    seed: int
+    experiment: ExperimentSpec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "tasks": self.tasks, "seed": self.seed, "experiment": self.experiment.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        return cls(kind=data["kind"], tasks=list(data["tasks"]), seed=int(data["seed"]),
+                   experiment=ExperimentSpec(**data["experiment"]))
+
+
+# ---- small validators ---------------------------------------------------------------------------
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UserError(f"{name}: '{value}' is not one of {', '.join(allowed)}", field=name)
+
+
+def _number(name, value, minimum=None, maximum=None, exclusive_minimum=False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name}: expected a number, got {value!r}", field=name) from None
+    if not math.isfinite(number):
+        raise UserError(f"{name}: must be a finite number, got {value}", field=name)
+    if minimum is not None and (number < minimum or (exclusive_minimum and number == minimum)):
+        relation = ">" if exclusive_minimum else "≥"
+        raise UserError(f"{name}: must be {relation} {minimum:g}, got {value}", field=name)
+    if maximum is not None and number > maximum:
+        raise UserError(f"{name}: must be ≤ {maximum:g}, got {value}", field=name)
+    return number
+
+
+def _integer(name, value, minimum, maximum) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise UserError(f"{name}: expected a whole number, got {value!r}", field=name)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name}: expected a whole number, got {value!r}", field=name) from None
+    if not minimum <= number <= maximum:
+        raise UserError(f"{name}: must be between {minimum} and {maximum}, got {number}", field=name)
+    return number
+
+
+def _task_map(name: str, value: Any, tasks: list[str], convert) -> dict[str, Any]:
+    """Accept {task: value} or 'a=1,b=0.5'; every key must be one of the experiment's tasks."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        parsed = {}
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            if "=" not in item:
+                raise UserError(f"{name}: expected task=value pairs like '{tasks[0]}=1', got '{item.strip()}'",
+                                field=name)
+            key, raw = item.split("=", 1)
+            parsed[key.strip()] = raw.strip()
+        value = parsed
+    if not isinstance(value, dict):
+        raise UserError(f"{name}: expected task=value pairs, got {value!r}", field=name)
+    out = {}
+    for key, raw in value.items():
+        if key not in tasks:
+            raise UserError(f"{name}: '{key}' is not one of this experiment's tasks ({', '.join(tasks)})", field=name)
+        if convert is int:
+            out[key] = _integer(f"{name}", raw, -10**6, 10**6)
+        else:
+            try:
+                out[key] = float(raw)
+            except (TypeError, ValueError):
+                raise UserError(f"{name}: '{key}' must be a number, got {raw!r}", field=name) from None
+    return out

@@ -1,0 +1,383 @@
+"""The run store: one SQLite file (WAL mode) that is the contract between workers and every front end.
+
+Workers write runs, metrics, conflict statistics, events and checkpoints; the dashboard and the CLI
+only read. Writes from a training loop go through `MetricWriter`, which batches rows and commits at
+least every `flush_seconds`, so a dead worker loses at most about a second of metrics.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+RUN_STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "diverged", "failed")
+FINISHED_STATUSES = ("completed", "cancelled", "interrupted", "diverged", "failed")
+RESUMABLE_STATUSES = ("cancelled", "interrupted")
+
+# Each migration takes the schema from version i to i + 1; the first one creates everything.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE experiments (
+        id TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL DEFAULT 'experiment',      -- experiment | sweep | map
+        spec_json TEXT NOT NULL,
+        backend TEXT NOT NULL DEFAULT 'local'
+    );
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        experiment_id TEXT NOT NULL REFERENCES experiments(id),
+        position INTEGER NOT NULL,                    -- order within the experiment
+        kind TEXT NOT NULL,                           -- mtl | stl
+        tasks_json TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        spec_json TEXT NOT NULL,                      -- the RunSpec
+        status TEXT NOT NULL DEFAULT 'queued',
+        step INTEGER NOT NULL DEFAULT 0,
+        total_steps INTEGER,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        heartbeat_at REAL,
+        device TEXT,
+        environment_json TEXT,                        -- library versions, threads, autocast
+        error TEXT,
+        worker_pid INTEGER,
+        worker_host TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        log_path TEXT,
+        result_json TEXT                              -- final test metrics per task
+    );
+    CREATE INDEX runs_by_experiment ON runs(experiment_id, position);
+    CREATE INDEX runs_by_status ON runs(status, created_at);
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        task TEXT NOT NULL,                           -- '' for run-level series
+        split TEXT NOT NULL,                          -- train | validation | test
+        name TEXT NOT NULL,                           -- loss, accuracy, span_f1, grad_norm, soft_distance, ...
+        value REAL,
+        PRIMARY KEY (run_id, step, task, split, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE conflict (
+        run_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        layer TEXT NOT NULL,                          -- 'all' = the whole shared trunk, else a layer name
+        task_a TEXT NOT NULL,
+        task_b TEXT NOT NULL,                         -- task_a == task_b: same-task noise floor
+        cos REAL,
+        magnitude_sim REAL,
+        PRIMARY KEY (run_id, step, layer, task_a, task_b)
+    ) WITHOUT ROWID;
+    CREATE TABLE affinity (
+        run_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        source TEXT NOT NULL,                         -- the task whose lookahead step was taken
+        target TEXT NOT NULL,                         -- the task whose loss was measured
+        z REAL,
+        PRIMARY KEY (run_id, step, source, target)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_by_run ON events(run_id, id);
+    CREATE TABLE checkpoints (
+        run_id TEXT NOT NULL,
+        kind TEXT NOT NULL,                           -- last | best
+        step INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (run_id, kind)
+    );
+    """,
+]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+class Store:
+    """A handle on one store file. Cheap to create; one SQLite connection per thread."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 30.0):
+        from mtl_core.paths import default_store_path
+
+        self.path = Path(path) if path else default_store_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self._local = threading.local()
+        self.migrate()
+
+    # ---- connection and schema ----------------------------------------------------------------
+    @property
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE takes the write lock up front, so concurrent writers wait instead of failing."""
+        conn = self.connection
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def migrate(self) -> None:
+        with self.transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row["value"]) if row else 0
+            if version > SCHEMA_VERSION:
+                from mtl_core.errors import UserError
+
+                raise UserError(f"store: {self.path} has schema version {version}, newer than this MTL Explorer "
+                                f"({SCHEMA_VERSION}); upgrade MTL Explorer or use another --store")
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def schema_version(self) -> int:
+        return int(self.connection.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+    # ---- experiments and runs -----------------------------------------------------------------
+    def create_experiment(self, spec_json: str, runs: Iterable[dict[str, Any]], *, name: str = "",
+                          kind: str = "experiment", backend: str = "local") -> tuple[str, list[str]]:
+        """Record an experiment and its runs (status queued) in one transaction; returns (id, run ids).
+
+        Each run dict has kind, tasks, seed, spec_json and optionally total_steps.
+        """
+        experiment_id = new_id("exp")
+        now = time.time()
+        run_ids = []
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO experiments(id, created_at, name, kind, spec_json, backend) VALUES (?,?,?,?,?,?)",
+                         (experiment_id, now, name, kind, spec_json, backend))
+            for position, run in enumerate(runs):
+                run_id = new_id("run")
+                run_ids.append(run_id)
+                conn.execute(
+                    "INSERT INTO runs(id, experiment_id, position, kind, tasks_json, seed, spec_json, status, "
+                    "total_steps, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (run_id, experiment_id, position, run["kind"], json.dumps(run["tasks"]), run["seed"],
+                     run["spec_json"], "queued", run.get("total_steps"), now + position * 1e-6))
+        return experiment_id, run_ids
+
+    def experiment(self, experiment_id: str) -> dict[str, Any] | None:
+        row = self.connection.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+        return dict(row) if row else None
+
+    def experiments(self, limit: int | None = None) -> pd.DataFrame:
+        """Every experiment, newest first, with run counts per status."""
+        sql = """
+            SELECT e.id, e.created_at, e.name, e.kind, e.backend, e.spec_json,
+                   COUNT(r.id) AS runs,
+                   SUM(r.status = 'completed') AS completed,
+                   SUM(r.status = 'running') AS running,
+                   SUM(r.status = 'queued') AS queued,
+                   SUM(r.status IN ('failed', 'diverged', 'interrupted', 'cancelled')) AS stopped
+            FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id
+            GROUP BY e.id ORDER BY e.created_at DESC"""
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return pd.read_sql_query(sql, self.connection)
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        row = self.connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run_dict(row) if row else None
+
+    def runs(self, experiment_id: str | None = None, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM runs WHERE 1=1", []
+        if experiment_id:
+            sql += " AND experiment_id = ?"
+            params.append(experiment_id)
+        if statuses:
+            statuses = list(statuses)
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            params.extend(statuses)
+        sql += " ORDER BY created_at, position"
+        return [_run_dict(r) for r in self.connection.execute(sql, params)]
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        if not values:
+            return
+        for key in ("environment", "result"):
+            if key in values:
+                values[f"{key}_json"] = json.dumps(values.pop(key))
+        columns = ", ".join(f"{k} = ?" for k in values)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE runs SET {columns} WHERE id = ?", (*values.values(), run_id))
+
+    def claim_run(self, run_id: str, *, pid: int, host: str = "") -> bool:
+        """Atomically move a queued run to running; False if someone else got it or it was cancelled."""
+        now = time.time()
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status='running', started_at=COALESCE(started_at, ?), heartbeat_at=?, worker_pid=?, "
+                "worker_host=?, error=NULL, finished_at=NULL WHERE id=? AND status='queued'",
+                (now, now, pid, host, run_id))
+            return cur.rowcount == 1
+
+    def request_cancel(self, run_id: str) -> str:
+        """Queued runs are cancelled at once; running ones are asked to stop at their next step."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
+                from mtl_core.errors import UserError
+
+                raise UserError(f"cancel: no run '{run_id}' in {self.path}")
+            if row["status"] == "queued":
+                conn.execute("UPDATE runs SET status='cancelled', finished_at=? WHERE id=?", (time.time(), run_id))
+                return "cancelled"
+            if row["status"] == "running":
+                conn.execute("UPDATE runs SET cancel_requested=1 WHERE id=?", (run_id,))
+                return "cancelling"
+            return row["status"]
+
+    def cancel_requested(self, run_id: str) -> bool:
+        row = self.connection.execute("SELECT cancel_requested FROM runs WHERE id=?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
+    # ---- series -------------------------------------------------------------------------------
+    def write_rows(self, metrics: list[tuple] = (), conflict: list[tuple] = (), affinity: list[tuple] = (),
+                   heartbeat: tuple[str, int] | None = None) -> None:
+        """One transaction for a batch of rows; re-written rows (after a resume) replace the old ones."""
+        with self.transaction() as conn:
+            if metrics:
+                conn.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?,?,?)", metrics)
+            if conflict:
+                conn.executemany("INSERT OR REPLACE INTO conflict VALUES (?,?,?,?,?,?,?)", conflict)
+            if affinity:
+                conn.executemany("INSERT OR REPLACE INTO affinity VALUES (?,?,?,?,?)", affinity)
+            if heartbeat:
+                run_id, step = heartbeat
+                conn.execute("UPDATE runs SET heartbeat_at=?, step=MAX(step, ?) WHERE id=?", (time.time(), step, run_id))
+
+    def truncate_after(self, run_id: str, step: int) -> None:
+        """Before resuming from a checkpoint at `step`, drop rows the resumed run will write again."""
+        with self.transaction() as conn:
+            for table in ("metrics", "conflict", "affinity"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id=? AND step>?", (run_id, step))
+            conn.execute("UPDATE runs SET step=? WHERE id=?", (step, run_id))
+
+    def metrics(self, run_ids: Iterable[str], names: Iterable[str] | None = None) -> pd.DataFrame:
+        return self._series("metrics", run_ids, "name", names)
+
+    def conflict(self, run_ids: Iterable[str], layers: Iterable[str] | None = None) -> pd.DataFrame:
+        return self._series("conflict", run_ids, "layer", layers)
+
+    def affinity(self, run_ids: Iterable[str]) -> pd.DataFrame:
+        return self._series("affinity", run_ids, None, None)
+
+    def _series(self, table: str, run_ids, column: str | None, values) -> pd.DataFrame:
+        run_ids = list(run_ids)
+        if not run_ids:
+            return pd.read_sql_query(f"SELECT * FROM {table} WHERE 0", self.connection)
+        sql = f"SELECT * FROM {table} WHERE run_id IN ({','.join('?' * len(run_ids))})"
+        params: list[Any] = list(run_ids)
+        if column and values is not None:
+            values = list(values)
+            sql += f" AND {column} IN ({','.join('?' * len(values))})"
+            params.extend(values)
+        return pd.read_sql_query(sql + " ORDER BY run_id, step", self.connection, params=params)
+
+    # ---- events (the run's log) and checkpoints -----------------------------------------------
+    def log(self, run_id: str, message: str, level: str = "info") -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO events(run_id, at, level, message) VALUES (?,?,?,?)",
+                         (run_id, time.time(), level, message))
+
+    def events(self, run_id: str, after_id: int = 0) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM events WHERE run_id=? AND id>? ORDER BY id", self.connection,
+                                 params=(run_id, after_id))
+
+    def save_checkpoint_record(self, run_id: str, kind: str, step: int, path: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?,?)", (run_id, kind, step, path, time.time()))
+
+    def checkpoint(self, run_id: str, kind: str = "last") -> dict[str, Any] | None:
+        row = self.connection.execute("SELECT * FROM checkpoints WHERE run_id=? AND kind=?", (run_id, kind)).fetchone()
+        return dict(row) if row else None
+
+    def artifacts_dir(self, run_id: str) -> Path:
+        """Checkpoints and logs of a run live next to the store file."""
+        path = self.path.with_name(self.path.stem + "-artifacts") / run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+    run = dict(row)
+    run["tasks"] = json.loads(run.pop("tasks_json"))
+    for key in ("environment", "result"):
+        raw = run.pop(f"{key}_json")
+        run[key] = json.loads(raw) if raw else None
+    return run
+
+
+class MetricWriter:
+    """Buffers a training loop's rows and flushes them in one transaction at most every `flush_seconds`."""
+
+    def __init__(self, store: Store, run_id: str, flush_seconds: float = 0.5):
+        self.store = store
+        self.run_id = run_id
+        self.flush_seconds = flush_seconds
+        self._metrics: list[tuple] = []
+        self._conflict: list[tuple] = []
+        self._affinity: list[tuple] = []
+        self._last_flush = time.monotonic()
+        self._step = 0
+
+    def metric(self, step: int, task: str, split: str, name: str, value: float) -> None:
+        self._metrics.append((self.run_id, step, task, split, name, _finite_or_none(value)))
+
+    def conflict(self, step: int, layer: str, task_a: str, task_b: str, cos: float, magnitude_sim: float) -> None:
+        self._conflict.append((self.run_id, step, layer, task_a, task_b, _finite_or_none(cos),
+                               _finite_or_none(magnitude_sim)))
+
+    def affinity(self, step: int, source: str, target: str, z: float) -> None:
+        self._affinity.append((self.run_id, step, source, target, _finite_or_none(z)))
+
+    def tick(self, step: int) -> None:
+        """Called once per training step: flushes (and beats the heartbeat) when enough time has passed."""
+        self._step = step
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        self.store.write_rows(self._metrics, self._conflict, self._affinity, heartbeat=(self.run_id, self._step))
+        self._metrics, self._conflict, self._affinity = [], [], []
+        self._last_flush = time.monotonic()
+
+
+def _finite_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
