@@ -1,0 +1,218 @@
+"""`run` (train in the foreground), `show` (an experiment's summary) and `export` (every recorded series)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mtl_core.errors import UserError
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The experiment options shared by `run`, `submit` and `map`."""
+    p = parser.add_argument
+    p("--tasks", help="comma-separated task ids, e.g. atis_intent,atis_slots (see `tasks`)")
+    p("--spec", metavar="FILE", help="a JSON experiment spec; options given on the command line override it")
+    p("--sharing", choices=["hard", "soft", "hierarchical"], help="how tasks share the encoder (default hard)")
+    p("--weights", help="loss weights λ_t, e.g. atis_intent=1,atis_slots=0.5 (default 1 each)")
+    p("--soft-lambda", type=float, help="λ_soft of the L2 pull in soft sharing (default 0.01)")
+    p("--layers", help="hierarchical: encoder layer each task reads, e.g. atis_slots=1,atis_intent=2")
+    p("--encoder", choices=["bilstm", "transformer", "minilm", "mlp"],
+      help="default bilstm for text tasks, mlp for synthetic ones")
+    p("--encoder-layers", type=int, help="depth of bilstm / transformer / mlp (default 2)")
+    p("--hidden-size", type=int, help="encoder width (default 128)")
+    p("--freeze-encoder", action="store_true", default=None, help="minilm: train the heads on frozen features")
+    p("--dropout", type=float)
+    p("--optimizer", choices=["adam", "adamw", "sgd"])
+    p("--lr", type=float, help="learning rate (default 1e-3)")
+    p("--batch-size", type=int, help="examples per task per step (default 32)")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=float, help="epochs over the largest task's training set")
+    budget.add_argument("--steps", type=int, help="optimiser steps per task (default 200)")
+    p("--seeds", help="comma-separated seeds, e.g. 0,1,2 (default 0)")
+    p("--baselines", dest="baselines", action="store_true", default=None,
+      help="also train a single-task baseline per task (default)")
+    p("--no-baselines", dest="baselines", action="store_false")
+    p("--conflict-every", type=int, help="measure per-task gradients every K steps (default 10, 0 = never)")
+    p("--noise-floor", action="store_true", default=None, help="also measure the same-task noise floor")
+    p("--sampling", choices=["all", "proportional", "temperature"], help="task batches per step (default all)")
+    p("--temperature", type=float)
+    p("--eval-every", type=int, help="steps between validation evaluations (default: 20 per run)")
+    p("--synthetic-correlation", type=float, help="p of the synthetic tasks, in [-1, 1] (default 0.5)")
+    p("--max-train-examples", type=int, help="cut every training set to N examples")
+    p("--max-tokens", type=int, help="words per example kept (default 64)")
+    p("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p("--name", help="a label for the experiment")
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", help="run store (SQLite file); default: $MTL_EXPLORER_HOME/runs.sqlite")
+
+
+OPTION_FIELDS = ("tasks", "sharing", "weights", "soft_lambda", "layers", "encoder", "encoder_layers", "hidden_size",
+                 "freeze_encoder", "dropout", "optimizer", "lr", "batch_size", "epochs", "steps", "seeds", "baselines",
+                 "conflict_every", "noise_floor", "sampling", "temperature", "eval_every", "synthetic_correlation",
+                 "max_train_examples", "max_tokens", "device", "name")
+
+
+def spec_from_args(args: argparse.Namespace):
+    """The validated ExperimentSpec of the command line (and --spec file)."""
+    from mtl_core.spec import ExperimentSpec
+
+    data = {}
+    if getattr(args, "spec", None):
+        try:
+            data = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"--spec: no file '{args.spec}'") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"--spec: '{args.spec}' is not a JSON spec ({exc})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"--spec: '{args.spec}' must hold a JSON object")
+    for name in OPTION_FIELDS:
+        value = getattr(args, name, None)
+        if value is not None:
+            data[name] = value
+    if args.steps is not None:
+        data.pop("epochs", None)
+    if args.epochs is not None:
+        data.pop("steps", None)
+    if not data.get("tasks"):
+        raise UserError("--tasks: required, e.g. --tasks atis_intent,atis_slots (list them with `tasks`)")
+    return ExperimentSpec.from_dict(data)
+
+
+def open_store(args):
+    from mtl_core.store import Store
+
+    return Store(args.store) if getattr(args, "store", None) else Store()
+
+
+def add_parsers(subparsers) -> None:
+    run = subparsers.add_parser("run", help="train an experiment in the foreground and print the summary")
+    add_run_options(run)
+    add_store_option(run)
+    run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
+    run.set_defaults(func=cmd_run)
+
+    show = subparsers.add_parser("show", help="print a stored experiment's summary")
+    show.add_argument("experiment_id")
+    add_store_option(show)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+
+    export = subparsers.add_parser("export", help="write every recorded series of an experiment")
+    export.add_argument("experiment_id")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--out", required=True, help="output file")
+    add_store_option(export)
+    export.set_defaults(func=cmd_export)
+
+
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+
+    from mtl_core.analysis.summary import experiment_summary
+    from mtl_core.train.runner import execute_run, prepare_experiment
+
+    spec = spec_from_args(args)
+    store = open_store(args)
+    runs = prepare_experiment(spec)
+    experiment_id, run_ids = store.create_experiment(spec.to_json(), runs, name=spec.name)
+    print(f"experiment {experiment_id}: {len(run_ids)} run(s)", file=sys.stderr)
+    for run_id, run in zip(run_ids, runs):
+        label = f"{run['kind']} {'+'.join(run['tasks'])} seed {run['seed']}"
+        with tqdm(total=run["total_steps"], desc=label, file=sys.stderr, leave=True, mininterval=0.5,
+                  disable=None) as bar:
+            def progress(step, total, bar=bar):
+                bar.n = step
+                bar.refresh() if step == total else bar.update(0)
+
+            status = execute_run(store, run_id, threads=args.threads, progress=progress)
+        if status != "completed":
+            print(f"{label}: {status}: {store.run(run_id)['error']}", file=sys.stderr)
+    summary = experiment_summary(store, experiment_id)
+    print_summary(summary, as_json=args.json)
+    return 0 if all(r["status"] == "completed" for r in summary["runs"]) else 1
+
+
+def cmd_show(args) -> int:
+    from mtl_core.analysis.summary import experiment_summary
+
+    print_summary(experiment_summary(open_store(args), args.experiment_id), as_json=args.json)
+    return 0
+
+
+def print_summary(summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary))
+        return
+    print(f"experiment {summary['experiment_id']}  sharing: {summary['sharing']}")
+    for run in summary["runs"]:
+        error = f"  ({run['error']})" if run["error"] and run["status"] != "completed" else ""
+        print(f"  {run['kind']:3}  seed {run['seed']}  {'+'.join(run['tasks']):40} {run['status']}{error}")
+    print(f"\nper task (test set; Δ%: {summary['sign_convention']})")
+    print(f"  {'task':24} {'metric':9} {'multi-task':>12} {'single-task':>12} {'Δ%':>9}")
+    for task, entry in summary["tasks"].items():
+        def fmt(key):
+            value = entry.get(key)
+            std = entry.get(f"{key}_std")
+            if value is None:
+                return "—"
+            return f"{value:.4f}" + (f"±{std:.3f}" if std is not None else "")
+        delta = entry.get("delta_pct")
+        delta_text = "—" if delta is None else f"{delta:+.2f}" + (f"±{entry['delta_std']:.2f}" if "delta_std" in entry else "")
+        print(f"  {task:24} {entry['metric']:9} {fmt('mtl'):>12} {fmt('stl'):>12} {delta_text:>9}")
+    if summary["delta_m_pct"] is not None:
+        print(f"  Δm = {summary['delta_m_pct']:+.2f}%")
+    if summary["conflict"]:
+        print("\ngradient conflict on the shared encoder (mean cosine; conflict rate = share of steps with cos < 0)")
+        for pair, stats in summary["conflict"].items():
+            label = f"{pair} (noise floor)" if stats.get("noise_floor") else pair
+            cos = "—" if stats["mean_cos"] is None else f"{stats['mean_cos']:+.3f}"
+            rate = "—" if stats["conflict_rate"] is None else f"{stats['conflict_rate']:.2f}"
+            print(f"  {label:50} mean cos {cos}  conflict rate {rate}  ({stats['n']} steps)")
+
+
+def export_frames(store, experiment_id: str):
+    """(runs, metrics, conflict, affinity) DataFrames of one experiment, each tagged with run kind and seed."""
+    import pandas as pd
+
+    if store.experiment(experiment_id) is None:
+        raise UserError(f"export: no experiment '{experiment_id}' in {store.path}")
+    runs = pd.DataFrame([{"run_id": r["id"], "run_kind": r["kind"], "run_tasks": "+".join(r["tasks"]),
+                          "seed": r["seed"], "status": r["status"]} for r in store.runs(experiment_id)])
+    ids = list(runs["run_id"]) if len(runs) else []
+    frames = [store.metrics(ids), store.conflict(ids), store.affinity(ids)]
+    return runs, *[f.merge(runs, on="run_id", how="left") if len(runs) else f for f in frames]
+
+
+def cmd_export(args) -> int:
+    import pandas as pd
+
+    from mtl_core.analysis.summary import experiment_summary
+
+    store = open_store(args)
+    runs, metrics, conflict, affinity = export_frames(store, args.experiment_id)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "json":
+        payload = {"summary": experiment_summary(store, args.experiment_id),
+                   "metrics": json.loads(metrics.to_json(orient="records")),
+                   "conflict": json.loads(conflict.to_json(orient="records")),
+                   "affinity": json.loads(affinity.to_json(orient="records"))}
+        out.write_text(json.dumps(payload), encoding="utf-8")
+    else:
+        long_conflict = conflict.melt(id_vars=[c for c in conflict.columns if c not in ("cos", "magnitude_sim")],
+                                      value_vars=["cos", "magnitude_sim"], var_name="name")
+        long_conflict = long_conflict.rename(columns={"task_a": "task"}).assign(series="conflict", split="train")
+        long_affinity = affinity.rename(columns={"source": "task", "target": "task_b", "z": "value"}).assign(
+            series="affinity", name="lookahead_affinity", split="train")
+        table = pd.concat([metrics.assign(series="metric"), long_conflict, long_affinity], ignore_index=True)
+        columns = ["series", "run_id", "run_kind", "run_tasks", "seed", "step", "task", "task_b", "layer", "split",
+                   "name", "value"]
+        table.reindex(columns=columns).to_csv(out, index=False)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,375 @@
+"""The one training loop: a multi-task run and a single-task baseline are the same Trainer.
+
+Each step (sampling "all"): one batch of every task, L = Σ_t λ_t L_t (+ λ_soft Σ_t ‖θ_t − θ_s‖² for soft
+sharing), one optimiser step. Every `conflict_every` steps the per-task gradients g_t = ∇ λ_t L_t are
+taken separately; the update is then built from them (Σ_t g_t is exactly ∇L, so measuring does not
+change the run), and their inner products give cosines, norms and magnitude similarity per layer.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from mtl_core.models.encoders import build_encoder
+from mtl_core.models.heads import build_head
+from mtl_core.models.sharing import MultiTaskModel
+from mtl_core.spec import RunSpec
+from mtl_core.tasks.base import TaskData, TaskKind
+from mtl_core.train import conflict as conflict_math
+from mtl_core.train.data import TaskStream, eval_rows, make_batch, stable_seed, task_sampling_probabilities
+from mtl_core.train.metrics import score
+
+TRAIN_EVAL_EXAMPLES = 256  # training examples scored at each interval (a fixed seeded subset)
+EVALUATIONS_PER_RUN = 20
+LOSS_POINTS_PER_RUN = 200
+
+
+class Recorder(Protocol):
+    def metric(self, step: int, task: str, split: str, name: str, value: float) -> None: ...
+    def conflict(self, step: int, layer: str, task_a: str, task_b: str, cos: float, magnitude_sim: float) -> None: ...
+    def tick(self, step: int) -> None: ...
+
+
+class Diverged(RuntimeError):
+    def __init__(self, task: str, step: int, value: float):
+        super().__init__(f"the loss of {task} became {value} at step {step}; try a smaller learning rate")
+        self.task, self.step = task, step
+
+
+def primary_metric_sign(card) -> float:
+    return 1.0 if card.higher_is_better else -1.0
+
+
+def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary) -> MultiTaskModel:
+    """The model of one run, initialised from the seed so baselines start where the multi-task run does."""
+    spec = run.experiment
+    first = data[run.tasks[0]]
+    options = dict(hidden_size=spec.hidden_size, depth=spec.encoder_layers, dropout=spec.dropout,
+                   max_tokens=spec.max_tokens, freeze=spec.freeze_encoder, vocabulary=vocabulary)
+    if not first.card.kind.is_text:
+        options["input_size"] = first.train.inputs.shape[1]
+
+    def encoder_factory():
+        torch.manual_seed(stable_seed(run.seed, "encoder"))
+        return build_encoder(spec.encoder, **options)
+
+    encoder = encoder_factory()  # built once here for its width; the model builds its own from the same seed
+    heads, layers = {}, {}
+    for task in run.tasks:
+        task_data = data[task]
+        torch.manual_seed(stable_seed(run.seed, "head", task))
+        targets = np.asarray(task_data.train.targets, dtype=np.float64) if task_data.card.kind.is_regression else None
+        heads[task] = build_head(task_data.card.kind, encoder.hidden_size,
+                                 num_labels=len(task_data.labels) if task_data.labels else None,
+                                 mean=float(targets.mean()) if targets is not None else 0.0,
+                                 std=float(targets.std()) if targets is not None else 1.0, dropout=spec.dropout)
+        layers[task] = spec.layers.get(task, encoder.depth) if spec.sharing == "hierarchical" else encoder.depth
+    sharing = spec.sharing if run.kind == "mtl" else "hard"
+    return MultiTaskModel(sharing, encoder_factory, heads, layers)
+
+
+def build_optimizer(spec, parameters) -> torch.optim.Optimizer:
+    parameters = [p for p in parameters if p.requires_grad]
+    if spec.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=spec.lr, momentum=0.9, weight_decay=spec.weight_decay)
+    cls = torch.optim.AdamW if spec.optimizer == "adamw" else torch.optim.Adam
+    return cls(parameters, lr=spec.lr, weight_decay=spec.weight_decay)
+
+
+@dataclass
+class LoopState:
+    """Everything besides model and optimiser that a resumed run needs to continue exactly."""
+
+    step: int = 0
+    best_score: float = -math.inf
+    best_step: int = 0
+    first_validation: dict[str, float] = field(default_factory=dict)
+    loss_sums: dict[str, float] = field(default_factory=dict)
+    loss_counts: dict[str, int] = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(self, run: RunSpec, data: dict[str, TaskData], vocabulary, total_steps: int,
+                 device: torch.device, autocast_dtype: torch.dtype | None = None):
+        self.run = run
+        self.spec = run.experiment
+        self.tasks = list(run.tasks)
+        self.data = {t: data[t] for t in self.tasks}
+        self.total_steps = total_steps
+        self.device = device
+        self.autocast_dtype = autocast_dtype
+        self.model = build_model(run, data, vocabulary).to(device)
+        self.optimizer = build_optimizer(self.spec, self.model.parameters())
+        self.weights = {t: self.spec.weights.get(t, 1.0) for t in self.tasks}
+        self.soft_lambda = self.spec.soft_lambda if self.model.sharing == "soft" else 0.0
+        batch = self.spec.batch_size
+        # Tasks labelling the same inputs (ATIS intent and slots, the synthetic family) draw the same rows
+        # each step, so their gradient cosine measures the tasks, not two different mini-batches.
+        keys = {t: input_key(self.data[t]) for t in self.tasks}
+        self.streams = {t: TaskStream(keys[t], len(self.data[t].train), batch, run.seed) for t in self.tasks}
+        # Extra batches for the noise floor and for probing conflict under one-task sampling: separate
+        # streams, so measuring never changes which batches the training steps see.
+        self.probe_streams = {t: TaskStream(keys[t], len(self.data[t].train), batch, run.seed, "probe")
+                              for t in self.tasks}
+        self.sampling = self.spec.sampling if len(self.tasks) > 1 else "all"
+        self.sampling_rng = np.random.Generator(np.random.PCG64(stable_seed(run.seed, "task-sampling")))
+        self.probabilities = (task_sampling_probabilities(self.data, self.sampling, self.spec.temperature)
+                              if self.sampling != "all" else None)
+        self.eval_every = self.spec.eval_every or max(1, total_steps // EVALUATIONS_PER_RUN)
+        self.loss_every = max(1, total_steps // LOSS_POINTS_PER_RUN)
+        self.state = LoopState()
+        self.best_model_state: dict | None = None
+        self.force_nan_at = int(os.environ.get("MTL_EXPLORER_FORCE_NAN_AT_STEP", "0") or 0)
+        torch.manual_seed(stable_seed(run.seed, "dropout"))
+
+    # ---- one step ------------------------------------------------------------------------------
+    def _batch(self, task: str, rows) -> dict[str, torch.Tensor]:
+        batch = make_batch(self.model.encoder, self.data[task].card.kind, self.data[task].train, rows)
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def _loss(self, task: str, batch) -> torch.Tensor:
+        if self.autocast_dtype is not None:
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+                return self.model.task_loss(task, batch)[0]
+        return self.model.task_loss(task, batch)[0]
+
+    def step_tasks(self) -> list[str]:
+        if self.sampling == "all":
+            return self.tasks
+        names = list(self.probabilities)
+        return [names[self.sampling_rng.choice(len(names), p=list(self.probabilities.values()))]]
+
+    def train_step(self, step: int, recorder: Recorder, measure: bool) -> None:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        active = self.step_tasks()
+        losses = {t: self._loss(t, self._batch(t, self.streams[t].next_rows())) for t in active}
+        if self.force_nan_at and step == self.force_nan_at:
+            losses[active[0]] = losses[active[0]] * float("nan")
+        for task, loss in losses.items():
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise Diverged(task, step, value)
+            self.state.loss_sums[task] = self.state.loss_sums.get(task, 0.0) + value
+            self.state.loss_counts[task] = self.state.loss_counts.get(task, 0) + 1
+
+        weighted = {t: self.weights[t] * losses[t] for t in active}
+        if measure and self.sampling == "all":
+            self._measured_backward(step, weighted, recorder)
+        else:
+            total = sum(weighted.values())
+            if self.soft_lambda:
+                total = total + self.soft_lambda * self.model.soft_penalty()
+            total.backward()
+            if measure:
+                self._probe_conflict(step, recorder)
+        self.optimizer.step()
+
+    def _measured_backward(self, step: int, weighted: dict[str, torch.Tensor], recorder: Recorder) -> None:
+        """T backward passes, one per task, whose sum is the update: exact g_t at no extra forward cost."""
+        per_task = {}
+        for task, loss in weighted.items():
+            groups = self.model.shared_layer_groups(task)
+            shared = [p for params in groups.values() for p in params]
+            head = self.model.head_parameters(task)
+            if not loss.requires_grad:
+                continue
+            grads = torch.autograd.grad(loss, shared + head, allow_unused=True)
+            for parameter, grad in zip(shared + head, grads):
+                if grad is not None:
+                    parameter.grad = grad if parameter.grad is None else parameter.grad + grad
+            per_task[task] = _split_by_layer(groups, grads[: len(shared)])
+        if self.soft_lambda:
+            (self.soft_lambda * self.model.soft_penalty()).backward()
+        self._record_conflict(step, per_task, recorder)
+
+    def _probe_conflict(self, step: int, recorder: Recorder) -> None:
+        """Per-task gradients on probe batches (one-task sampling or noise floor only); no update."""
+        per_task = {}
+        for task in self.tasks:
+            loss = self.weights[task] * self._loss(task, self._batch(task, self.probe_streams[task].next_rows()))
+            groups = self.model.shared_layer_groups(task)
+            shared = [p for params in groups.values() for p in params]
+            grads = torch.autograd.grad(loss, shared, allow_unused=True)
+            per_task[task] = _split_by_layer(groups, grads)
+        self._record_conflict(step, per_task, recorder)
+
+    def _record_conflict(self, step: int, per_task: dict, recorder: Recorder) -> None:
+        if not per_task or not next(iter(per_task.values())):
+            return
+        tasks = list(per_task)
+        grams = conflict_math.layer_grams(per_task)
+        for task, norm_sq in zip(tasks, grams[conflict_math.ALL_LAYERS].diagonal().tolist()):
+            recorder.metric(step, task, "train", "grad_norm", math.sqrt(max(norm_sq, 0.0)))
+        for layer, gram in grams.items():
+            for (i, j), (cos, magnitude) in conflict_math.pair_statistics(gram).items():
+                a, b = sorted((tasks[i], tasks[j]))
+                recorder.conflict(step, layer, a, b, cos, magnitude)
+        if self.spec.noise_floor:
+            self._record_noise_floor(step, per_task, recorder)
+
+    def _record_noise_floor(self, step: int, per_task: dict, recorder: Recorder) -> None:
+        """cos between the task's gradient on its training batch and on an independent probe batch."""
+        for task, layered in per_task.items():
+            loss = self.weights[task] * self._loss(task, self._batch(task, self.probe_streams[task].next_rows()))
+            groups = self.model.shared_layer_groups(task)
+            shared = [p for params in groups.values() for p in params]
+            other = torch.autograd.grad(loss, shared, allow_unused=True)
+            first = [g for grads in layered.values() for g in grads]
+            recorder.conflict(step, conflict_math.ALL_LAYERS, task, task, conflict_math.cosine_of(first, list(other)),
+                              math.nan)
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, task: str, split_name: str, rows: np.ndarray) -> dict[str, float]:
+        self.model.eval()
+        task_data = self.data[task]
+        split = getattr(task_data, split_name)
+        kind = task_data.card.kind
+        y_true, y_pred, loss_sum = [], [], 0.0
+        for start in range(0, len(rows), 128):
+            chunk = rows[start: start + 128]
+            batch = make_batch(self.model.encoder, kind, split, chunk)
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            if self.autocast_dtype is not None:
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+                    loss, predictions = self.model.task_loss(task, batch)
+            else:
+                loss, predictions = self.model.task_loss(task, batch)
+            loss_sum += float(loss) * len(chunk)
+            predictions = predictions.float().cpu() if kind.is_regression else predictions.cpu()
+            if kind is TaskKind.TOKEN_TAGGING:
+                mask = batch["targets"].cpu() >= 0
+                for i in range(len(chunk)):
+                    y_true.append(batch["targets"][i].cpu()[mask[i]].tolist())
+                    y_pred.append(predictions[i][mask[i]].tolist())
+            else:
+                y_true.extend(batch["targets"].cpu().tolist())
+                y_pred.extend(predictions.tolist())
+        metrics = score(kind, task_data.labels, y_true, y_pred)
+        metrics["loss"] = loss_sum / max(1, len(rows))
+        return metrics
+
+    def run_evaluation(self, step: int, recorder: Recorder) -> bool:
+        """Validation (and a train subset) for every task; returns True when this is the best step so far."""
+        relative = []
+        for task in self.tasks:
+            size_train = len(self.data[task].train)
+            train_rows = eval_rows(size_train, TRAIN_EVAL_EXAMPLES, self.run.seed, task, "train-eval")
+            for name, value in self.evaluate(task, "train", train_rows).items():
+                if name != "loss":
+                    recorder.metric(step, task, "train", name, value)
+            val_rows = eval_rows(len(self.data[task].validation), self.spec.max_eval_examples, self.run.seed, task,
+                                 "validation-eval")
+            validation = self.evaluate(task, "validation", val_rows)
+            for name, value in validation.items():
+                recorder.metric(step, task, "validation", name, value)
+            card = self.data[task].card
+            value = validation[card.metric]
+            first = self.state.first_validation.setdefault(task, value)
+            relative.append(primary_metric_sign(card) * (value - first) / (abs(first) or 1.0))
+        selection = float(np.mean(relative))  # mean relative improvement since the first evaluation
+        if selection > self.state.best_score:
+            self.state.best_score, self.state.best_step = selection, step
+            self.best_model_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            return True
+        return False
+
+    def record_losses(self, step: int, recorder: Recorder) -> None:
+        for task in self.tasks:
+            count = self.state.loss_counts.get(task, 0)
+            if count:
+                recorder.metric(step, task, "train", "loss", self.state.loss_sums[task] / count)
+        self.state.loss_sums, self.state.loss_counts = {}, {}
+        if self.model.sharing == "soft":
+            for task, distance in self.model.soft_distances().items():
+                recorder.metric(step, task, "train", "soft_distance", distance)
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def fit(self, recorder: Recorder, should_stop: Callable[[], bool] = lambda: False,
+            on_checkpoint: Callable[[bool], None] = lambda improved: None,
+            on_progress: Callable[[int], None] = lambda step: None) -> str:
+        """Train from state.step to total_steps; returns 'completed' or 'cancelled'."""
+        k = self.spec.conflict_every
+        can_measure = len(self.tasks) > 1 or self.spec.noise_floor
+        if self.state.step == 0:
+            self.record_losses(0, recorder)  # soft distances start at 0
+        for step in range(self.state.step + 1, self.total_steps + 1):
+            measure = bool(k) and can_measure and step % k == 0
+            self.train_step(step, recorder, measure)
+            self.state.step = step
+            if step % self.loss_every == 0 or step == self.total_steps:
+                self.record_losses(step, recorder)
+            if step % self.eval_every == 0 or step == self.total_steps:
+                improved = self.run_evaluation(step, recorder)
+                on_checkpoint(improved)
+            recorder.tick(step)
+            on_progress(step)
+            if should_stop() and step < self.total_steps:
+                on_checkpoint(False)
+                return "cancelled"
+        return "completed"
+
+    def test_results(self, recorder: Recorder) -> dict[str, dict[str, float]]:
+        """Test metrics of the best validation checkpoint, every test example."""
+        if self.best_model_state is not None:
+            self.model.load_state_dict(self.best_model_state)
+        results = {}
+        for task in self.tasks:
+            metrics = self.evaluate(task, "test", np.arange(len(self.data[task].test)))
+            for name, value in metrics.items():
+                recorder.metric(self.total_steps, task, "test", name, value)
+            results[task] = metrics
+        return results
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "streams": {t: s.state_dict() for t, s in self.streams.items()},
+            "probe_streams": {t: s.state_dict() for t, s in self.probe_streams.items()},
+            "sampling_rng": self.sampling_rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "loop": self.state.__dict__,
+            "best_model": self.best_model_state,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for t, s in state["streams"].items():
+            self.streams[t].load_state_dict(s)
+        for t, s in state["probe_streams"].items():
+            self.probe_streams[t].load_state_dict(s)
+        self.sampling_rng.bit_generator.state = state["sampling_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.state = LoopState(**copy.deepcopy(state["loop"]))
+        self.best_model_state = state["best_model"]
+
+
+def input_key(task_data: TaskData) -> str:
+    """A digest of a task's training inputs: equal for tasks that label the same examples."""
+    inputs = task_data.train.inputs
+    digest = hashlib.sha256()
+    if isinstance(inputs, np.ndarray):
+        digest.update(np.ascontiguousarray(inputs).tobytes())
+    else:
+        for tokens in inputs:
+            digest.update("\x1f".join(tokens).encode("utf-8", "replace") + b"\x1e")
+    return digest.hexdigest()
+
+
+def _split_by_layer(groups: dict[str, list], grads) -> dict[str, list]:
+    out, index = {}, 0
+    for layer, params in groups.items():
+        out[layer] = list(grads[index: index + len(params)])
+        index += len(params)
+    return out

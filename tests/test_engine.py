@@ -1,0 +1,181 @@
+"""The training engine on synthetic tasks: sharing modes, gradient conflict, baselines, determinism."""
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mtl_core.spec import ExperimentSpec, RunSpec
+from mtl_core.store import Store
+from mtl_core.train.loop import Trainer
+from mtl_core.train.runner import execute_run, load_experiment_data, prepare_experiment
+
+SMALL = dict(max_train_examples=256, hidden_size=16, batch_size=32, dropout=0.0)
+
+
+class ListRecorder:
+    """Collects what the loop records, as the store's MetricWriter would."""
+
+    def __init__(self):
+        self.metrics, self.conflicts = [], []
+
+    def metric(self, step, task, split, name, value):
+        self.metrics.append((step, task, split, name, value))
+
+    def conflict(self, step, layer, task_a, task_b, cos, magnitude_sim):
+        self.conflicts.append((step, layer, task_a, task_b, cos, magnitude_sim))
+
+    def tick(self, step):
+        pass
+
+
+def make_trainer(tasks=("synth_1", "synth_2"), kind="mtl", seed=0, total_steps=20, **options):
+    spec = ExperimentSpec(tasks=list(tasks), **{**SMALL, **options}).validated()
+    run = RunSpec(kind=kind, tasks=list(tasks), seed=seed, experiment=spec)
+    data = load_experiment_data(spec, seed)
+    return Trainer(run, data, None, total_steps, torch.device("cpu"))
+
+
+def run_experiment(tmp_path, **spec_options) -> tuple[Store, str]:
+    store = Store(tmp_path / "runs.sqlite")
+    spec = ExperimentSpec(**{**SMALL, **spec_options}).validated()
+    experiment_id, run_ids = store.create_experiment(spec.to_json(), prepare_experiment(spec))
+    for run_id in run_ids:
+        assert execute_run(store, run_id) == "completed", store.run(run_id)["error"]
+    return store, experiment_id
+
+
+def test_recorded_cosine_equals_an_independent_recomputation():
+    trainer = make_trainer(conflict_every=1)
+    before = copy.deepcopy(trainer.model)
+    streams = copy.deepcopy(trainer.streams)
+    recorder = ListRecorder()
+    trainer.train_step(1, recorder, measure=True)
+
+    # Independent recomputation: the same batches through the pre-step model, one full gradient per task.
+    flat = {}
+    for task in ("synth_1", "synth_2"):
+        rows = streams[task].next_rows()
+        split = trainer.data[task].train
+        x = torch.as_tensor(split.inputs[rows], dtype=torch.float32)
+        y = torch.as_tensor(np.asarray(split.targets, dtype=np.float32)[rows])
+        loss, _ = before.task_loss(task, {"x": x, "targets": y})
+        shared = list(before.encoders["shared"].parameters())
+        flat[task] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, shared)]).double()
+    g1, g2 = flat["synth_1"], flat["synth_2"]
+    expected_cos = float(g1 @ g2 / (g1.norm() * g2.norm()))
+    expected_magnitude = float(2 * g1.norm() * g2.norm() / (g1.norm() ** 2 + g2.norm() ** 2))
+
+    recorded = {row[1]: row for row in recorder.conflicts}
+    assert recorded["all"][4] == pytest.approx(expected_cos, abs=1e-6)
+    assert recorded["all"][5] == pytest.approx(expected_magnitude, abs=1e-6)
+    norms = {task: value for _, task, _, name, value in recorder.metrics if name == "grad_norm"}
+    assert norms["synth_1"] == pytest.approx(float(g1.norm()), rel=1e-5)
+    assert set(recorded) == {"all", "layer1", "layer2"}  # and one row per encoder layer
+
+
+def test_measuring_conflict_does_not_change_training():
+    measured, plain = make_trainer(conflict_every=1), make_trainer(conflict_every=0)
+    for step in range(1, 6):
+        measured.train_step(step, ListRecorder(), measure=True)
+        plain.train_step(step, ListRecorder(), measure=False)
+    for a, b in zip(measured.model.parameters(), plain.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_soft_sharing_with_zero_lambda_equals_independent_training(tmp_path):
+    store, experiment_id = run_experiment(tmp_path, tasks=["synth_1", "synth_2"], sharing="soft", soft_lambda=0.0,
+                                          steps=40, conflict_every=0)
+    runs = store.runs(experiment_id)
+    mtl = next(r for r in runs if r["kind"] == "mtl")
+    # The whole validation curve of each task matches its baseline's (the best checkpoint is chosen
+    # over all tasks in a multi-task run, so compare curves rather than the final test numbers).
+    for baseline in (r for r in runs if r["kind"] == "stl"):
+        task = baseline["tasks"][0]
+        curves = []
+        for run in (mtl, baseline):
+            frame = store.metrics([run["id"]])
+            curves.append(frame[(frame.task == task) & (frame.split == "validation") & (frame.name == "mse")])
+        assert len(curves[0]) == 20
+        np.testing.assert_allclose(curves[0].value.to_numpy(), curves[1].value.to_numpy(), rtol=1e-5)
+
+
+def test_large_soft_lambda_pulls_task_encoders_together():
+    distances = {}
+    for soft_lambda in (0.0, 1.0):
+        trainer = make_trainer(sharing="soft", soft_lambda=soft_lambda, total_steps=60)
+        trainer.fit(ListRecorder())
+        distances[soft_lambda] = max(trainer.model.soft_distances().values())
+    assert distances[1.0] < 0.2 * distances[0.0]
+
+
+def test_hierarchical_heads_read_their_layers():
+    trainer = make_trainer(sharing="hierarchical", layers={"synth_1": 1, "synth_2": 2}, encoder_layers=2)
+    assert trainer.model.head_layers == {"synth_1": 1, "synth_2": 2}
+    recorder = ListRecorder()
+    trainer.train_step(1, recorder, measure=True)
+    # synth_1 reads layer 1, so its gradient on layer 2 is zero: no cosine can be formed there.
+    layer2 = [row for row in recorder.conflicts if row[1] == "layer2"][0]
+    assert np.isnan(layer2[4])
+    layer1 = [row for row in recorder.conflicts if row[1] == "layer1"][0]
+    assert np.isfinite(layer1[4])
+
+
+def test_hierarchical_defaults_put_token_tasks_low_and_sentence_tasks_high():
+    spec = ExperimentSpec(tasks=["atis_intent", "atis_slots"], sharing="hierarchical", encoder_layers=3).validated()
+    assert spec.layers == {"atis_intent": 3, "atis_slots": 1}
+
+
+def test_related_synthetic_tasks_have_more_aligned_gradients(tmp_path):
+    mean_cos = {}
+    for p in (0.0, 1.0):
+        store, experiment_id = run_experiment(tmp_path / f"p{p}", tasks=["synth_1", "synth_2"], steps=150,
+                                              conflict_every=1, synthetic_correlation=p, baselines=False)
+        frame = store.conflict([r["id"] for r in store.runs(experiment_id)], layers=["all"])
+        mean_cos[p] = frame["cos"].mean()
+    assert mean_cos[1.0] > mean_cos[0.0] + 0.2, mean_cos
+
+
+def test_same_spec_and_seed_give_the_same_numbers_twice(tmp_path):
+    results = []
+    for attempt in range(2):
+        store, experiment_id = run_experiment(tmp_path / str(attempt), tasks=["synth_1", "synth_2"], steps=30,
+                                              baselines=False)
+        results.append(store.runs(experiment_id)[0]["result"])
+    assert results[0] == results[1]
+
+
+def test_baselines_get_the_same_budget_and_seed_as_the_multi_task_run():
+    spec = ExperimentSpec(tasks=["synth_1", "synth_2"], epochs=2, seeds=[0, 1], **SMALL).validated()
+    runs = prepare_experiment(spec)
+    assert [(r["kind"], r["seed"]) for r in runs] == [("mtl", 0), ("stl", 0), ("stl", 0), ("mtl", 1), ("stl", 1),
+                                                      ("stl", 1)]
+    assert {r["total_steps"] for r in runs} == {2 * 256 // 32}
+    assert json.loads(runs[1]["spec_json"])["tasks"] == ["synth_1"]
+
+
+def test_run_records_curves_and_test_metrics_in_the_store(tmp_path):
+    store, experiment_id = run_experiment(tmp_path, tasks=["synth_1", "synth_2"], steps=40, eval_every=10)
+    mtl = store.runs(experiment_id)[0]
+    assert mtl["status"] == "completed" and mtl["device"] == "cpu"
+    assert mtl["environment"]["torch"] == torch.__version__
+    metrics = store.metrics([mtl["id"]])
+    validation = metrics[(metrics.split == "validation") & (metrics.name == "mse")]
+    assert sorted(validation.step.unique()) == [10, 20, 30, 40]
+    assert set(validation.task) == {"synth_1", "synth_2"}
+    train_loss = metrics[(metrics.split == "train") & (metrics.name == "loss")]
+    learns = train_loss.groupby("task").value.apply(lambda s: s.iloc[-10:].mean() < s.iloc[:10].mean())
+    assert learns.all(), train_loss
+    assert set(mtl["result"]["test"]) == {"synth_1", "synth_2"}
+
+
+def test_a_nan_loss_stops_the_run_as_diverged(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTL_EXPLORER_FORCE_NAN_AT_STEP", "7")
+    store = Store(tmp_path / "runs.sqlite")
+    spec = ExperimentSpec(tasks=["synth_1"], steps=20, **SMALL).validated()
+    _, (run_id,) = store.create_experiment(spec.to_json(), prepare_experiment(spec))
+    assert execute_run(store, run_id) == "diverged"
+    assert "step 7" in store.run(run_id)["error"]
