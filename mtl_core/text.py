@@ -122,7 +122,7 @@ def cached(key: str, build: Callable[[], Any]) -> Any:
         gc.disable()  # unpickling a million small lists triggers many useless collections: 3x slower
         try:
             return pickle.loads(path.read_bytes())
-        except (OSError, EOFError, pickle.UnpicklingError):
+        except Exception:  # noqa: BLE001  (truncated or stale pickles fail in many ways)
             path.unlink(missing_ok=True)  # a damaged entry is rebuilt, never fatal
         finally:
             if gc_was_enabled:

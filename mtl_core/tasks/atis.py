@@ -15,6 +15,7 @@ from mtl_core.tasks.loading import (
     PHONOLOGY_CONTROLS,
     CachedTaskLoader, installed_availability, package_folder, seeded_order,
     text_task_data,
+    three_way_split,
 )
 from mtl_core.tasks.registry import register
 
@@ -45,10 +46,9 @@ def _read_lines(path: Path) -> list[str]:
 def _splits(seed: int) -> tuple[list[Utterance], list[Utterance], list[Utterance], list[str]]:
     train_dev_path, test_path = _files()
     train_dev_lines = sorted(set(_read_lines(train_dev_path)))
-    order = seeded_order(train_dev_lines, seed)
-    n_validation = round(len(order) * 0.1)
-    validation = [_parse_line(train_dev_lines[i]) for i in order[:n_validation]]
-    train = [_parse_line(train_dev_lines[i]) for i in order[n_validation:]]
+    train_indices, validation_indices, _ = three_way_split(train_dev_lines, seed, test_fraction=0)
+    train = [_parse_line(train_dev_lines[i]) for i in train_indices]
+    validation = [_parse_line(train_dev_lines[i]) for i in validation_indices]
 
     known_intents = {intent for _, _, intent in train + validation}
     test_lines = _read_lines(test_path)
