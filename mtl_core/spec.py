@@ -22,6 +22,8 @@ TEXT_ENCODER_DEFAULT = "bilstm"
 VECTOR_ENCODER_DEFAULT = "mlp"
 MINILM_LAYERS = 6
 MAX_TASKS = 8
+# Learning rates that train each encoder well in a few hundred steps; fine-tuning MiniLM needs a small one.
+DEFAULT_LR = {"bilstm": 5e-3, "transformer": 1e-3, "mlp": 3e-3, "minilm": 5e-5, "minilm-frozen": 2e-3}
 
 
 @dataclass
@@ -37,7 +39,7 @@ class ExperimentSpec:
     freeze_encoder: bool = False  # minilm: train heads only on frozen features (fast on CPU)
     dropout: float = 0.1
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float | None = None  # None: a default that suits the encoder (DEFAULT_LR)
     weight_decay: float = 0.0
     batch_size: int = 32
     steps: int | None = None  # steps per task; exclusive with epochs
@@ -48,7 +50,7 @@ class ExperimentSpec:
     noise_floor: bool = False  # also measure the same-task cosine of two mini-batches
     sampling: str = "all"  # all: one batch of every task each step; else one task per step
     temperature: float = 2.0  # sampling == "temperature": p_t ∝ n_t^(1/T)
-    eval_every: int | None = None  # None: about 20 evaluations per run
+    eval_every: int | None = None  # None: about 10 evaluations per run
     max_eval_examples: int = 1000  # validation examples scored at each interval (all at the end)
     synthetic_correlation: float = 0.5
     max_train_examples: int | None = None
@@ -134,6 +136,8 @@ class ExperimentSpec:
         depth = self.depth_for(spec.encoder, spec.encoder_layers)
         spec.hidden_size = _integer("hidden_size", spec.hidden_size, 2, 4096)
         spec.dropout = _number("dropout", spec.dropout, minimum=0.0, maximum=0.9)
+        if spec.lr is None:
+            spec.lr = DEFAULT_LR["minilm-frozen" if spec.encoder == "minilm" and spec.freeze_encoder else spec.encoder]
         spec.lr = _number("lr", spec.lr, minimum=0.0, exclusive_minimum=True, maximum=10.0)
         spec.weight_decay = _number("weight_decay", spec.weight_decay, minimum=0.0)
         spec.batch_size = _integer("batch_size", spec.batch_size, 1, 4096)

@@ -99,7 +99,7 @@ def test_soft_sharing_with_zero_lambda_equals_independent_training(tmp_path):
         for run in (mtl, baseline):
             frame = store.metrics([run["id"]])
             curves.append(frame[(frame.task == task) & (frame.split == "validation") & (frame.name == "mse")])
-        assert len(curves[0]) == 20
+        assert len(curves[0]) == 10
         np.testing.assert_allclose(curves[0].value.to_numpy(), curves[1].value.to_numpy(), rtol=1e-5)
 
 

@@ -25,7 +25,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--freeze-encoder", action="store_true", default=None, help="minilm: train the heads on frozen features")
     p("--dropout", type=float)
     p("--optimizer", choices=["adam", "adamw", "sgd"])
-    p("--lr", type=float, help="learning rate (default 1e-3)")
+    p("--lr", type=float, help="learning rate (default: 5e-3 bilstm, 1e-3 transformer, 3e-3 mlp, 5e-5 minilm)")
     p("--batch-size", type=int, help="examples per task per step (default 32)")
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=float, help="epochs over the largest task's training set")

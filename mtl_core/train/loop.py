@@ -27,7 +27,7 @@ from mtl_core.train.data import TaskStream, eval_rows, make_batch, stable_seed, 
 from mtl_core.train.metrics import score
 
 TRAIN_EVAL_EXAMPLES = 256  # training examples scored at each interval (a fixed seeded subset)
-EVALUATIONS_PER_RUN = 20
+EVALUATIONS_PER_RUN = 10
 LOSS_POINTS_PER_RUN = 200
 
 
