@@ -262,6 +262,35 @@ class Store:
                 return "cancelling"
             return row["status"]
 
+    def requeue_run(self, run_id: str) -> bool:
+        """Resume: an interrupted or cancelled run goes back to queued (its checkpoints stay); False otherwise."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status='queued', cancel_requested=0, error=NULL, finished_at=NULL, worker_pid=NULL "
+                "WHERE id=? AND status IN ('cancelled', 'interrupted')", (run_id,))
+            return cur.rowcount == 1
+
+    def finish_if_running(self, run_id: str, status: str, *, error: str | None = None,
+                          pid: int | None = None) -> bool:
+        """Set a final status only if the run is still running (and still owned by `pid` when given).
+
+        Used by schedulers and liveness checks, so that a worker finishing at the same moment wins.
+        """
+        sql = "UPDATE runs SET status=?, error=COALESCE(?, error), finished_at=? WHERE id=? AND status='running'"
+        params: list[Any] = [status, error, time.time(), run_id]
+        if pid is not None:
+            sql += " AND worker_pid=?"
+            params.append(pid)
+        with self.transaction() as conn:
+            return conn.execute(sql, params).rowcount == 1
+
+    def runs_for_backend(self, backend: str, statuses: Iterable[str]) -> list[dict[str, Any]]:
+        """Runs of experiments submitted to one backend, oldest first (the queue order)."""
+        statuses = list(statuses)
+        sql = (f"SELECT r.* FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE e.backend = ? "
+               f"AND r.status IN ({','.join('?' * len(statuses))}) ORDER BY r.created_at, r.position")
+        return [_run_dict(r) for r in self.connection.execute(sql, (backend, *statuses))]
+
     def cancel_requested(self, run_id: str) -> bool:
         row = self.connection.execute("SELECT cancel_requested FROM runs WHERE id=?", (run_id,)).fetchone()
         return bool(row and row[0])

@@ -1,0 +1,97 @@
+"""One background run in its own process: `python -m mtl_core.jobs.worker --store PATH --run-id ID --threads N`.
+
+The scheduler starts it in a new session with its output appended to the run's log file
+(`<store>-artifacts/<run id>/worker.log`); started by hand, it redirects its own output there.
+The trainer (`execute_run`) claims the run, trains, checkpoints and sets the final status; this wrapper
+only adds what the trainer cannot: a clear message for a full disk or an unexpected crash, and a nudge
+to the scheduler when it is done so the next queued run starts even if the scheduler has gone.
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import socket
+import sys
+import time
+import traceback
+
+
+def _redirect_output(path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _record_failure(store, run_id: str, message: str) -> None:
+    """Best effort: the store may be on the very disk that is full."""
+    try:
+        run = store.run(run_id)
+        if run and run["status"] in ("running", "queued"):
+            store.update_run(run_id, status="failed", error=message, finished_at=time.time())
+        store.log(run_id, message, "error")
+    except Exception as exc:  # noqa: BLE001 - nothing more we can do; the log file has the traceback
+        print(f"could not record the failure in the store: {exc}", file=sys.stderr, flush=True)
+
+
+def _disk_full_message(store, run_id: str, detail: str) -> str:
+    return (f"failed: the disk is full ({detail.strip()}). Free some space (checkpoints and logs live in "
+            f"{store.path.with_name(store.path.stem + '-artifacts')}), then start the run again.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mtl_core.jobs.worker")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--log", choices=("auto", "file", "inherit"), default="auto",
+                        help="auto: write to the run's log file unless output already goes to a file")
+    args = parser.parse_args(argv)
+
+    from mtl_core.jobs import common
+    from mtl_core.store import Store
+
+    store = Store(args.store)
+    if args.log == "file" or (args.log == "auto" and sys.stdout.isatty()):
+        _redirect_output(common.log_path(store, args.run_id))
+    if args.threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(var, str(args.threads))
+    print(f"worker {os.getpid()} on {socket.gethostname()}: run {args.run_id}, {args.threads or 'default'} "
+          f"thread(s)", flush=True)
+
+    status = "unknown"
+    try:
+        from mtl_core.train.runner import execute_run
+
+        status = execute_run(store, args.run_id, threads=args.threads)
+        if status == "failed":  # the trainer records its own failures; make a full disk say so plainly
+            error = (store.run(args.run_id) or {}).get("error") or ""
+            if "No space left on device" in error or "ENOSPC" in error:
+                store.update_run(args.run_id, error=_disk_full_message(store, args.run_id, error))
+    except OSError as exc:
+        traceback.print_exc()
+        if exc.errno == errno.ENOSPC:
+            msg = _disk_full_message(store, args.run_id, str(exc))
+        else:
+            msg = f"failed: {type(exc).__name__}: {exc}"
+        _record_failure(store, args.run_id, msg)
+        status = "failed"
+    except Exception as exc:  # noqa: BLE001 - the trainer records expected failures itself
+        traceback.print_exc()
+        _record_failure(store, args.run_id, f"failed: {type(exc).__name__}: {exc}")
+        status = "failed"
+    finally:
+        sys.stdout.flush()
+    print(f"worker {os.getpid()}: run {args.run_id} ended {status}", flush=True)
+    try:  # start the next queued run even if the scheduler is gone
+        if store.runs_for_backend("local", ["queued"]):
+            common.ensure_singleton(store, "scheduler", "mtl_core.jobs.scheduler")
+    except Exception:  # noqa: BLE001
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,333 @@
+"""The local background backend with real processes: scheduler, workers, kill -9, cancel, resume."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mtl_core.errors import UserError
+from mtl_core.jobs import common, get_backend
+from mtl_core.spec import ExperimentSpec
+from mtl_core.store import FINISHED_STATUSES, Store
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ["synth_1", "synth_2"]
+
+
+def small_spec(steps: int = 40, **kw) -> ExperimentSpec:
+    kw.setdefault("baselines", False)
+    kw.setdefault("max_train_examples", 300)
+    kw.setdefault("max_eval_examples", 100)
+    return ExperimentSpec(tasks=list(kw.pop("tasks", TASKS)), steps=steps, **kw).validated()
+
+
+def wait_for(predicate, timeout: float = 90.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_finished(store: Store, ids: list[str], timeout: float = 120.0) -> list[dict]:
+    def done():
+        runs = [store.run(i) for i in ids]
+        return runs if all(r["status"] in FINISHED_STATUSES for r in runs) else None
+    return wait_for(done, timeout, 0.2, f"runs {ids} to finish")
+
+
+def processes_for(store_path: Path) -> list[int]:
+    """Pids of processes whose command line names this store (schedulers, workers, drivers we started)."""
+    needle = str(store_path).encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def stop_processes(store_path: Path, grace: float = 5.0) -> None:
+    pids = processes_for(store_path)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and processes_for(store_path):
+        time.sleep(0.1)
+    for pid in processes_for(store_path):
+        common.kill_group(pid)
+        common.kill_group(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def store_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setenv("MTL_EXPLORER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MTL_EXPLORER_FORCE_NAN_AT_STEP", raising=False)
+    monkeypatch.delenv("MTL_EXPLORER_BACKEND", raising=False)
+    path = tmp_path / "runs.sqlite"
+    yield path
+    stop_processes(path)
+    assert not processes_for(path), "processes left running"
+
+
+@pytest.fixture
+def backend(store_path):
+    return get_backend("local", store=Store(store_path))
+
+
+def foreground(spec: ExperimentSpec, path: Path) -> tuple[Store, str]:
+    """The same spec trained in this process, the way `run` does it."""
+    from mtl_core.train.runner import execute_run
+
+    store = Store(path)
+    _, run_ids = store.create_experiment(spec.to_json(), common.run_dicts(spec))
+    assert execute_run(store, run_ids[0], threads=1) == "completed"
+    return store, run_ids[0]
+
+
+def final_test_metrics(store: Store, run_id: str) -> dict:
+    df = store.metrics([run_id])
+    df = df[df.split == "test"]
+    return {(r.task, r.name): r.value for r in df.itertuples()}
+
+
+
+
+
+def metric_keys(store: Store, run_id: str) -> list[tuple]:
+    df = store.metrics([run_id])
+    return sorted((int(r.step), r.task, r.split, r.name) for r in df.itertuples())
+
+
+# ---- tests --------------------------------------------------------------------------------------
+def test_submit_is_fast_and_background_matches_foreground(backend, store_path, tmp_path):
+    spec = small_spec(steps=40)
+    started = time.perf_counter()
+    experiment_id, run_ids = backend.submit(spec)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.5, f"submit took {elapsed:.2f} s"
+    assert "torch" not in sys.modules or True  # (the test process may have torch from other tests)
+    assert [r["status"] for r in backend.status(experiment_id)] in (["queued"], ["running"], ["completed"])
+
+    [run] = wait_finished(backend.store, run_ids)
+    assert run["status"] == "completed", run["error"]
+    assert run["step"] == 40 and run["log_path"]
+    assert Path(run["log_path"]).exists()
+
+    fg_store, fg_run = foreground(spec, tmp_path / "fg.sqlite")
+    bg, fg = final_test_metrics(backend.store, run_ids[0]), final_test_metrics(fg_store, fg_run)
+    assert bg and bg.keys() == fg.keys()
+    for key in fg:
+        assert bg[key] == pytest.approx(fg[key], rel=1e-6, abs=1e-9), key
+    assert metric_keys(backend.store, run_ids[0]) == metric_keys(fg_store, fg_run)
+
+    text = backend.logs(run_ids[0])
+    assert "worker" in text and "completed" in text and "== events" in text
+
+
+def test_submit_does_not_import_torch(store_path):
+    code = ("import sys, time; from mtl_core.jobs import get_backend; from mtl_core.spec import ExperimentSpec; "
+            "b = get_backend('local', store=sys.argv[1]); t = time.perf_counter(); "
+            "b.submit(ExperimentSpec(tasks=['synth_1', 'synth_2'], steps=5, baselines=False)); "
+            "print(time.perf_counter() - t, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(store_path)], capture_output=True, text=True, timeout=60,
+                         cwd=ROOT, check=True).stdout.split()
+    assert out[1] == "False", "submitting imported torch"
+    assert float(out[0]) < 1.5
+
+
+def test_kill_9_marks_interrupted_and_resume_loses_nothing(backend, store_path, tmp_path):
+    spec = small_spec(steps=600, eval_every=30)
+    _, [run_id] = backend.submit(spec)
+    store = backend.store
+    wait_for(lambda: (c := store.checkpoint(run_id)) and c["step"] >= 60, 90, what="a checkpoint")
+    run = store.run(run_id)
+    assert run["status"] == "running" and run["step"] < 600
+    os.kill(run["worker_pid"], signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_for(lambda: store.run(run_id)["status"] == "interrupted", 10, what="interrupted")
+    assert time.monotonic() - killed_at < 5
+    error = store.run(run_id)["error"]
+    assert "SIGKILL" in error and "resume" in error
+
+    assert backend.resume(run_id) == [run_id]
+    [run] = wait_finished(store, [run_id])
+    assert run["status"] == "completed", run["error"]
+    events = " ".join(store.events(run_id).message)
+    assert "resumed from the checkpoint" in events
+
+    fg_store, fg_run = foreground(spec, tmp_path / "fg.sqlite")
+    resumed, clean = metric_keys(store, run_id), metric_keys(fg_store, fg_run)
+    assert len(resumed) == len(set(resumed))
+    assert resumed == clean
+    assert sorted({k[0] for k in resumed}) == sorted({k[0] for k in clean})
+
+
+def test_cancel_queued_running_and_stuck_runs(backend, store_path, monkeypatch):
+    monkeypatch.setenv("MTL_EXPLORER_MAX_WORKERS", "1")
+    monkeypatch.setenv("MTL_EXPLORER_CANCEL_TIMEOUT", "2")
+    store = backend.store
+    _, [first] = backend.submit(small_spec(steps=3000))
+    _, [second] = backend.submit(small_spec(steps=40))
+    wait_for(lambda: store.run(first)["status"] == "running" and store.run(first)["step"] > 0, 60, what="running")
+    assert store.run(second)["status"] == "queued"
+
+    assert backend.cancel(second) == [(second, "cancelled")]
+    assert store.run(second)["status"] == "cancelled"
+    assert backend.cancel(first) == [(first, "cancelling")]
+    wait_for(lambda: store.run(first)["status"] == "cancelled", 10, what="graceful cancel")
+    assert "cancelled at step" in store.run(first)["error"]
+    assert store.checkpoint(first) is not None
+
+    # A worker that does not react (stopped) is killed after the timeout and still ends cancelled.
+    assert backend.resume(first) == [first]
+    wait_for(lambda: store.run(first)["status"] == "running" and store.run(first)["step"] > 0, 60, what="resumed")
+    pid = store.run(first)["worker_pid"]
+    os.kill(pid, signal.SIGSTOP)
+    backend.cancel(first)
+    wait_for(lambda: store.run(first)["status"] == "cancelled", 15, what="hard cancel")
+    assert "killed" in store.run(first)["error"]
+    wait_for(lambda: not common.pid_alive(pid), 5, what="the worker to be gone")
+
+
+def test_cancel_experiment_cancels_all_its_runs(backend, store_path, monkeypatch):
+    monkeypatch.setenv("MTL_EXPLORER_MAX_WORKERS", "1")
+    store = backend.store
+    experiment_id, run_ids = backend.submit(small_spec(steps=3000, baselines=True))
+    assert len(run_ids) == 3
+    wait_for(lambda: store.run(run_ids[0])["status"] == "running", 60, what="running")
+    outcomes = dict(backend.cancel(experiment_id))
+    assert outcomes[run_ids[0]] == "cancelling" and outcomes[run_ids[1]] == outcomes[run_ids[2]] == "cancelled"
+    runs = wait_finished(store, run_ids, 20)
+    assert [r["status"] for r in runs] == ["cancelled"] * 3
+
+
+def test_concurrency_limit_is_respected(backend, store_path, monkeypatch):
+    monkeypatch.setenv("MTL_EXPLORER_MAX_WORKERS", "1")
+    store = backend.store
+    run_ids = [backend.submit(small_spec(steps=30, seeds=[seed]))[1][0] for seed in (0, 1)]
+    peak = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        statuses = [store.run(i)["status"] for i in run_ids]
+        peak = max(peak, statuses.count("running"))
+        if all(s in FINISHED_STATUSES for s in statuses):
+            break
+        time.sleep(0.05)
+    assert statuses == ["completed"] * 2
+    assert peak == 1
+
+
+def test_cpu_plan_does_not_oversubscribe(monkeypatch):
+    from mtl_core.jobs.scheduler import cpu_count, resource_plan
+
+    monkeypatch.setenv("MTL_EXPLORER_NO_CUDA", "1")
+    monkeypatch.delenv("MTL_EXPLORER_MAX_WORKERS", raising=False)
+    plan = resource_plan()
+    assert plan.slots * plan.threads <= max(cpu_count(), plan.slots)
+    monkeypatch.setenv("MTL_EXPLORER_MAX_WORKERS", "1")
+    plan = resource_plan()
+    assert plan.slots == 1 and plan.threads == cpu_count()
+
+
+def test_twenty_parallel_submissions_are_all_recorded(backend, store_path):
+    results, errors = [], []
+
+    def submit(i):
+        try:
+            b = get_backend("local", store=Store(store_path))
+            results.append(b.submit(small_spec(steps=5, seeds=[i])))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert len(results) == 20
+    store = backend.store
+    assert len(store.experiments()) == 20
+    assert len(store.runs()) == 20
+    for experiment_id, _ in results:
+        backend.cancel(experiment_id)
+    wait_finished(store, [r["id"] for r in store.runs()], 60)
+    assert len(processes_for(store_path)) <= 1 or wait_for(lambda: not processes_for(store_path), 20,
+                                                           what="the scheduler to exit")
+
+
+def test_forced_nan_gives_diverged(backend, store_path, monkeypatch):
+    monkeypatch.setenv("MTL_EXPLORER_FORCE_NAN_AT_STEP", "7")
+    _, [run_id] = backend.submit(small_spec(steps=30))
+    [run] = wait_finished(backend.store, [run_id])
+    assert run["status"] == "diverged"
+    assert "7" in run["error"]
+
+
+def test_status_marks_a_vanished_worker_without_a_scheduler(backend, store_path):
+    store = backend.store
+    experiment_id, [run_id] = store.create_experiment(small_spec().to_json(), common.run_dicts(small_spec()))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert store.claim_run(run_id, pid=dead.pid, host=common.HOST)
+    common.log_path(store, run_id).write_text("epoch 1\nlast words\n")
+    from mtl_core.jobs.local import LocalBackend
+
+    # status alone (e.g. after a reboot, nothing else alive) notices.
+    runs = LocalBackend(store).status(experiment_id)
+    assert runs[0]["status"] == "interrupted"
+    assert "last words" in runs[0]["error"]
+    backend.cancel(experiment_id)  # nothing queued or running: no-op
+    with pytest.raises(UserError):
+        backend.status("exp-nope")
+
+
+def test_cli_submit_status_cancel_resume_logs(store_path):
+    env = dict(os.environ, MTL_EXPLORER_MAX_WORKERS="1")
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "mtl_core", *args, "--store", str(store_path)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    started = time.perf_counter()
+    submitted = json.loads(cli("submit", "--tasks", "synth_1,synth_2", "--steps", "3000", "--max-train-examples",
+                               "300", "--json").strip().splitlines()[-1])
+    assert time.perf_counter() - started < 10  # includes starting the interpreter
+    experiment_id, run_ids = submitted["experiment_id"], submitted["runs"]
+    assert len(run_ids) == 3
+    status = json.loads(cli("status", experiment_id, "--json"))
+    assert status["experiment_id"] == experiment_id
+    assert [r["id"] for r in status["runs"]] == run_ids
+    assert set(status["runs"][0]) >= {"id", "kind", "tasks", "seed", "status", "step", "total_steps"}
+    assert json.loads(cli("status", "--json"))["experiment_id"] == experiment_id  # latest by default
+    assert experiment_id in cli("status", "--all")
+    cli("cancel", experiment_id)
+    store = Store(store_path)
+    wait_finished(store, run_ids, 20)
+    assert "queued again" in cli("resume", run_ids[2])
+    assert "cancelled" in cli("logs", run_ids[2]) or "queued" in cli("logs", run_ids[2])
+    cli("cancel", run_ids[2])
+    wait_finished(store, run_ids, 20)
+    out = subprocess.run([sys.executable, "-m", "mtl_core", "status", "nope", "--store", str(store_path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
