@@ -77,4 +77,12 @@ def backend_for_id(store: "Store", id: str, default: str | None = None) -> Backe
     _, runs = resolve_runs(store, id)
     experiment = store.experiment(runs[0]["experiment_id"]) if runs else None
     name = experiment["backend"] if experiment else default
-    return get_backend(name if name in BACKENDS else default, store)
+    try:
+        return get_backend(name if name in BACKENDS else default, store)
+    except UserError:
+        if name != "ray":
+            raise
+        # Ray is not installed here: status, logs and cancelling queued runs are store operations.
+        from mtl_core.jobs.local import LocalBackend
+
+        return LocalBackend(store)

@@ -1,0 +1,419 @@
+"""The Ray backend: the same interface as the local one, runs trained as Ray tasks anywhere in a cluster.
+
+Design (no shared disk assumed between the submitting machine and the Ray workers):
+
+* submit() records the runs as queued in the store (experiment backend 'ray') and makes sure the
+  per-store **driver** is alive: a detached process (`python -m mtl_core.jobs.ray_backend --store PATH`,
+  one per store through an fcntl lock, exactly like the local scheduler) that owns the Ray connection
+  (`$RAY_ADDRESS`, else a quiet local Ray) and exits when no Ray run is queued or running.
+* Each run is a streaming-generator Ray task (`num_gpus=1` when the spec asks for cuda). On the worker
+  node it runs the ordinary `execute_run` against a temporary store (`RelayStore`) whose writes are also
+  put in an outbox; every ~0.5 s the task yields the outbox (metrics, conflict, affinity, events, run
+  columns, checkpoint files as bytes) and the driver writes it into the real store the dashboard reads.
+* The driver claims the run in the real store when the task starts (worker_pid = the driver's pid, so
+  liveness checks elsewhere notice a dead driver). Cancel: the driver sets a flag on a tiny `CancelBoard`
+  actor that the task polls (graceful stop at the next step), then `ray.cancel(force=True)` after the
+  timeout. A task that dies (node lost, OOM) marks its run interrupted with Ray's error.
+* Resume ships the run's last checkpoint to the task, which resumes from it as the local runner does.
+
+`ray` is an optional extra: `pip install 'mtl-explorer[ray]'`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mtl_core.errors import UserError
+from mtl_core.jobs import common
+
+if TYPE_CHECKING:
+    from mtl_core.spec import ExperimentSpec, RunSpec
+    from mtl_core.store import Store
+
+DRIVER_MODULE = "mtl_core.jobs.ray_backend"
+POLL_SECONDS = 0.5
+PUSH_SECONDS = 0.5
+CANCEL_TIMEOUT = float(os.environ.get("MTL_EXPLORER_CANCEL_TIMEOUT", "10"))
+INSTALL_HINT = ("backend: the Ray backend needs the optional 'ray' package: pip install 'mtl-explorer[ray]' "
+                "(or pip install 'ray[default]>=2.9'); or use --backend local")
+
+
+def require_ray() -> None:
+    if importlib.util.find_spec("ray") is None:
+        raise UserError(INSTALL_HINT, field="backend")
+
+
+class RayBackend:
+    name = "ray"
+
+    def __init__(self, store: "Store"):
+        require_ray()
+        self.store = store
+
+    def ensure_driver(self) -> bool:
+        return common.ensure_singleton(self.store, "ray-driver", DRIVER_MODULE)
+
+    def submit(self, spec: "ExperimentSpec", *, run_specs: "list[RunSpec] | None" = None,
+               kind: str = "experiment") -> tuple[str, list[str]]:
+        spec = spec.validated()
+        runs = common.run_dicts(spec, run_specs)
+        experiment_id, run_ids = self.store.create_experiment(spec.to_json(), runs, name=spec.name, kind=kind,
+                                                              backend=self.name)
+        self.ensure_driver()
+        return experiment_id, run_ids
+
+    def status(self, experiment_id: str | None = None) -> list[dict[str, Any]]:
+        _, runs = common.resolve_runs(self.store, experiment_id)
+        if common.check_liveness(self.store, runs):
+            _, runs = common.resolve_runs(self.store, experiment_id)
+        if any(r["status"] == "queued" for r in runs) and self.store.runs_for_backend(self.name, ["queued"]):
+            self.ensure_driver()
+        return runs
+
+    def cancel(self, id: str) -> list[tuple[str, str]]:
+        common.check_liveness(self.store, common.resolve_runs(self.store, id)[1])
+        out = common.cancel_runs(self.store, id)
+        if any(outcome == "cancelling" for _, outcome in out):
+            self.ensure_driver()
+        return out
+
+    def resume(self, id: str) -> list[str]:
+        common.check_liveness(self.store, common.resolve_runs(self.store, id)[1])
+        resumed = common.requeue_runs(self.store, id)
+        if resumed:
+            self.ensure_driver()
+        return resumed
+
+    def logs(self, run_id: str) -> str:
+        return common.logs_text(self.store, run_id)
+
+
+# ---- the worker side: a store that also records what it writes ------------------------------------
+def _relay_store_class():
+    from mtl_core.store import Store
+
+    class RelayStore(Store):
+        """A temporary store on the worker node; every write is also queued for the driver."""
+
+        def __init__(self, path, run_id: str):
+            super().__init__(path)
+            self.run_id = run_id
+            self.outbox: list[tuple] = []
+            self.lock = threading.Lock()
+
+        def _put(self, op: tuple) -> None:
+            with self.lock:
+                self.outbox.append(op)
+
+        def drain(self) -> list[tuple]:
+            with self.lock:
+                ops, self.outbox = self.outbox, []
+            return ops
+
+        def write_rows(self, metrics=(), conflict=(), affinity=(), heartbeat=None) -> None:
+            super().write_rows(metrics, conflict, affinity, heartbeat)
+            self._put(("rows", list(metrics), list(conflict), list(affinity), heartbeat))
+
+        def update_run(self, run_id, **values) -> None:
+            super().update_run(run_id, **values)
+            self._put(("update", dict(values)))
+
+        def truncate_after(self, run_id, step) -> None:
+            super().truncate_after(run_id, step)
+            self._put(("truncate", step))
+
+        def log(self, run_id, message, level="info") -> None:
+            super().log(run_id, message, level)
+            self._put(("log", message, level))
+
+        def save_checkpoint_record(self, run_id, kind, step, path) -> None:
+            super().save_checkpoint_record(run_id, kind, step, path)
+            try:
+                data = Path(path).read_bytes()
+            except OSError:
+                return
+            self._put(("checkpoint", kind, step, Path(path).name, data))
+
+    return RelayStore
+
+
+def run_on_worker(run_row: dict, checkpoint: tuple[int, str, bytes] | None, threads: int, board):
+    """Generator body of the Ray task: train the run on a temporary store, yield batches of writes."""
+    import socket
+
+    import ray
+
+    from mtl_core.train.runner import execute_run
+
+    yield {"started": True, "host": socket.gethostname(), "pid": os.getpid()}
+    run_id = run_row["id"]
+    with tempfile.TemporaryDirectory(prefix="mtl-ray-") as tmp:
+        store = _relay_store_class()(Path(tmp) / "runs.sqlite", run_id)
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO experiments(id, created_at, spec_json, backend) VALUES (?,?,?,?)",
+                         (run_row["experiment_id"], time.time(), "{}", "ray"))
+            conn.execute("INSERT INTO runs(id, experiment_id, position, kind, tasks_json, seed, spec_json, status, "
+                         "step, total_steps, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                         (run_id, run_row["experiment_id"], run_row["position"], run_row["kind"],
+                          run_row["tasks_json"], run_row["seed"], run_row["spec_json"], "queued", run_row["step"],
+                          run_row["total_steps"], time.time()))
+        if checkpoint:
+            step, name, data = checkpoint
+            path = store.artifacts_dir(run_id) / name
+            path.write_bytes(data)
+            super(type(store), store).save_checkpoint_record(run_id, "last", step, str(path))  # not relayed
+        result: dict[str, Any] = {}
+
+        def target():
+            try:
+                result["status"] = execute_run(store, run_id, threads=threads)
+            except BaseException as exc:  # noqa: BLE001 - reported to the driver
+                result["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        cancel_sent = False
+        while thread.is_alive():
+            thread.join(PUSH_SECONDS)
+            if not cancel_sent:
+                try:
+                    if ray.get(board.is_cancelled.remote(run_id), timeout=10):
+                        store.request_cancel(run_id)
+                        cancel_sent = True
+                except Exception:  # noqa: BLE001 - a slow board must not stop training
+                    pass
+            ops = store.drain()
+            if ops:
+                yield {"ops": ops}
+        yield {"ops": store.drain(), "final": result.get("status"), "error": result.get("error")}
+
+
+# ---- the driver ---------------------------------------------------------------------------------
+def _init_ray():
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[1])],
+                                 "env_vars": {k: v for k, v in os.environ.items() if k.startswith("MTL_EXPLORER_")}}
+        ray.init(address=address, **kwargs)
+    else:
+        cpus = int(os.environ.get("MTL_EXPLORER_RAY_CPUS", "0")) or min(2, os.cpu_count() or 1)
+        ray.init(num_cpus=cpus, **kwargs)
+    return ray
+
+
+class Driver:
+    def __init__(self, store: "Store"):
+        import json
+
+        self.json = json
+        self.ray = _init_ray()
+        ray = self.ray
+
+        @ray.remote(num_cpus=0)
+        class CancelBoard:
+            def __init__(self):
+                self.flags: set[str] = set()
+
+            def cancel(self, run_id: str) -> None:
+                self.flags.add(run_id)
+
+            def is_cancelled(self, run_id: str) -> bool:
+                return run_id in self.flags
+
+        self.store = store
+        self.board = CancelBoard.remote()
+        self.task = ray.remote(num_returns="streaming", max_retries=0)(run_on_worker)
+        self.inflight: dict[str, dict[str, Any]] = {}  # run id -> {"gen", "thread", "cancel_at", "forced"}
+        self.lock = threading.Lock()
+
+    def say(self, message: str) -> None:
+        print(time.strftime("%H:%M:%S"), message, flush=True)
+
+    def note(self, run_id: str, message: str) -> None:
+        with open(common.log_path(self.store, run_id), "a") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+    # -- launching
+    def launch(self, run: dict) -> None:
+        import json
+
+        run_id = run["id"]
+        row = self.store.connection.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        row = dict(row)
+        ckpt = self.store.checkpoint(run_id, "last")
+        payload = None
+        if ckpt and Path(ckpt["path"]).exists():
+            payload = (ckpt["step"], Path(ckpt["path"]).name, Path(ckpt["path"]).read_bytes())
+        spec = json.loads(row["spec_json"]).get("experiment", {})
+        threads = 1
+        options: dict[str, Any] = {"num_cpus": threads}
+        if spec.get("device") == "cuda":
+            options["num_gpus"] = 1
+        gen = self.task.options(**options).remote(row, payload, threads, self.board)
+        entry = {"gen": gen, "cancel_at": None, "forced": False, "claimed": False}
+        self.inflight[run_id] = entry
+        self.store.update_run(run_id, log_path=str(common.log_path(self.store, run_id)))
+        self.note(run_id, f"submitted to Ray ({options})")
+        entry["thread"] = threading.Thread(target=self.consume, args=(run_id, entry), daemon=True)
+        entry["thread"].start()
+        self.say(f"{run_id}: submitted to Ray")
+
+    def consume(self, run_id: str, entry: dict) -> None:
+        ray = self.ray
+        store = self.store  # thread-local connections: Store is safe across threads
+        pid = os.getpid()
+        try:
+            for ref in entry["gen"]:
+                msg = ray.get(ref)
+                if msg.get("started"):
+                    if store.claim_run(run_id, pid=pid, host=common.HOST):
+                        entry["claimed"] = True
+                        self.note(run_id, f"started on {msg['host']} (pid {msg['pid']})")
+                        store.update_run(run_id, environment={"ray_node": msg["host"]})
+                    else:  # cancelled while waiting for resources
+                        ray.get(self.board.cancel.remote(run_id))
+                        ray.cancel(entry["gen"], force=True)
+                        return
+                    continue
+                for op in msg.get("ops", []):
+                    self.apply(run_id, op)
+                if msg.get("error"):
+                    self.note(run_id, msg["error"])
+                    store.finish_if_running(run_id, "failed", error=f"failed: {msg['error'].splitlines()[0]}", pid=pid)
+                if "final" in msg:
+                    self.note(run_id, f"ended {msg.get('final')}")
+        except Exception as exc:  # noqa: BLE001 - task died, node lost, cancelled
+            if not entry["claimed"]:
+                # The task failed before it started (e.g. mtl_core not importable on the node): say so, no retry.
+                with store.transaction() as conn:
+                    conn.execute("UPDATE runs SET status='failed', error=?, finished_at=? WHERE id=? AND status='queued'",
+                                 (f"failed: the Ray task could not start: {type(exc).__name__}: {exc}"[:4000],
+                                  time.time(), run_id))
+            if entry["forced"]:
+                msg = f"cancelled: did not stop within {CANCEL_TIMEOUT:g} s of the request, so its Ray task was killed"
+                store.finish_if_running(run_id, "cancelled", error=msg, pid=pid)
+            else:
+                self.note(run_id, f"Ray task ended abnormally: {type(exc).__name__}: {exc}")
+                store.finish_if_running(run_id, "interrupted", pid=pid,
+                                        error=f"interrupted: the Ray task died ({type(exc).__name__}: "
+                                              f"{str(exc).splitlines()[0] if str(exc) else ''}). "
+                                              f"Resume it with `python -m mtl_core resume {run_id}`.")
+        finally:
+            # Ended without a final state (should not happen): do not leave it 'running'.
+            store.finish_if_running(run_id, "interrupted", pid=pid,
+                                    error="interrupted: the Ray task ended without reporting a final state")
+            with self.lock:
+                self.inflight.pop(run_id, None)
+
+    def apply(self, run_id: str, op: tuple) -> None:
+        kind = op[0]
+        if kind == "rows":
+            _, metrics, conflict, affinity, heartbeat = op
+            self.store.write_rows([tuple(r) for r in metrics], [tuple(r) for r in conflict],
+                                  [tuple(r) for r in affinity], tuple(heartbeat) if heartbeat else None)
+        elif kind == "update":
+            values = {k: v for k, v in op[1].items() if k not in ("worker_pid", "worker_host", "log_path")}
+            if isinstance(values.get("environment"), dict):
+                values["environment"] = {**values["environment"], "backend": "ray"}
+            self.store.update_run(run_id, **values)
+        elif kind == "truncate":
+            self.store.truncate_after(run_id, op[1])
+        elif kind == "log":
+            self.store.log(run_id, op[1], op[2])
+        elif kind == "checkpoint":
+            _, ckind, step, name, data = op
+            path = self.store.artifacts_dir(run_id) / name
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+            self.store.save_checkpoint_record(run_id, ckind, step, str(path))
+
+    # -- the loop
+    def step(self) -> bool:
+        ray = self.ray
+        for run in self.store.runs_for_backend("ray", ["queued"]):
+            if run["id"] not in self.inflight:
+                self.launch(run)
+        running = {r["id"]: r for r in self.store.runs_for_backend("ray", ["running"])}
+        # Runs 'running' in the store but not ours: an earlier driver died; the liveness check marks them.
+        common.check_liveness(self.store, [r for rid, r in running.items() if rid not in self.inflight])
+        now = time.monotonic()
+        with self.lock:
+            entries = list(self.inflight.items())
+        for run_id, entry in entries:
+            run = running.get(run_id)
+            if not run or not run.get("cancel_requested"):
+                continue
+            if entry["cancel_at"] is None:
+                entry["cancel_at"] = now
+                ray.get(self.board.cancel.remote(run_id))
+                self.say(f"{run_id}: cancel requested")
+            elif now - entry["cancel_at"] > CANCEL_TIMEOUT and not entry["forced"]:
+                entry["forced"] = True
+                ray.cancel(entry["gen"], force=True)
+                self.say(f"{run_id}: did not stop; force-cancelled")
+        return bool(self.inflight) or bool(self.store.runs_for_backend("ray", ["queued", "running"]))
+
+
+def serve(store_path: str) -> int:
+    from mtl_core.store import Store
+
+    store = Store(store_path)
+    path = common.lock_path(store, "ray-driver")
+    lock = common.try_lock(path)
+    if lock is None:
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    driver = None
+    try:
+        while True:
+            lock.seek(0)
+            lock.truncate()
+            lock.write(str(os.getpid()))
+            lock.flush()
+            if driver is None:
+                driver = Driver(store)
+                driver.say(f"ray driver {os.getpid()} for {store.path}: {driver.ray.cluster_resources()}")
+            while driver.step():
+                time.sleep(POLL_SECONDS)
+            lock.seek(0)
+            lock.truncate()
+            lock.close()
+            if not store.runs_for_backend("ray", ["queued", "running"]):
+                driver.say("nothing queued or running; exiting")
+                return 0
+            lock = common.try_lock(path)
+            if lock is None:
+                return 0
+    finally:
+        if driver is not None:
+            try:
+                driver.ray.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mtl_core.jobs.ray_backend")
+    parser.add_argument("--store", required=True)
+    args = parser.parse_args(argv)
+    return serve(args.store)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
