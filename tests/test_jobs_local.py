@@ -331,3 +331,12 @@ def test_cli_submit_status_cancel_resume_logs(store_path):
     out = subprocess.run([sys.executable, "-m", "mtl_core", "status", "nope", "--store", str(store_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
+
+
+def test_missing_data_source_fails_with_the_reason(backend, store_path):
+    spec = ExperimentSpec(tasks=["brown_pos"], steps=5).validated()  # not fetched in the empty test home
+    _, [run_id] = backend.submit(spec)
+    [run] = wait_finished(backend.store, [run_id], 60)
+    assert run["status"] == "failed"
+    assert "fetch" in run["error"]
+    assert "fetch" in backend.logs(run_id)
