@@ -124,8 +124,9 @@ def cmd_run(args) -> int:
     print(f"experiment {experiment_id}: {len(run_ids)} run(s)", file=sys.stderr)
     for run_id, run in zip(run_ids, runs):
         label = f"{run['kind']} {'+'.join(run['tasks'])} seed {run['seed']}"
-        with tqdm(total=run["total_steps"], desc=label, file=sys.stderr, leave=True, mininterval=0.5,
-                  disable=None) as bar:
+        interactive = sys.stderr.isatty()  # in a log file, a few updates per run rather than many
+        with tqdm(total=run["total_steps"], desc=label, file=sys.stderr, leave=True,
+                  mininterval=0.5 if interactive else 10.0) as bar:
             def progress(step, total, bar=bar):
                 bar.n = step
                 bar.refresh() if step == total else bar.update(0)

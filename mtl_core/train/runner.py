@@ -155,7 +155,7 @@ def failure_message(exc: BaseException) -> str:
         return ("the GPU ran out of memory; try a smaller batch_size (e.g. half) or max_tokens, or the cpu device "
                 f"({text.splitlines()[0][:200]})")
     if isinstance(exc, OSError) and exc.errno == 28:
-        return f"the disk is full ({exc.filename or ''}); free some space and resume the run"
+        return f"the disk is full ({exc.filename or ''}); free some space and start the run again"
     return f"{type(exc).__name__}: {text}"
 
 
