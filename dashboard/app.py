@@ -1,0 +1,18 @@
+"""MTL Explorer dashboard: page wiring only (`streamlit run dashboard/app.py`). The pages live in pages/."""
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the repository root.
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+st.set_page_config(page_title="MTL Explorer", page_icon="🧪", layout="wide")
+pages = [
+    st.Page("pages/new_experiment.py", title="New experiment", icon="🧪", url_path="new", default=True),
+    st.Page("pages/runs.py", title="Runs", icon="📈", url_path="runs"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+]
+st.navigation(pages, position="top").run()

@@ -1,0 +1,130 @@
+"""What pages read, in one place: the store and backend handles, the task catalog, the device, the run queries.
+
+Handles and slow lookups are cached (st.cache_resource / st.cache_data); run data is read fresh on
+every call because workers write it while the page polls. The store is `$MTL_EXPLORER_STORE` if
+set, else the default store in the data home; the cache is keyed by that path, so a test that
+points the variable at a temporary file gets its own handle.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from mtl_core.store import FINISHED_STATUSES, Store
+
+STORE_ENV = "MTL_EXPLORER_STORE"
+ACTIVE_STATUSES = ("queued", "running")
+
+
+def store_path() -> Path:
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return Path(env).expanduser()
+    from mtl_core.paths import default_store_path
+
+    return default_store_path()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> Store:
+    return Store(path)
+
+
+def store() -> Store:
+    return _store(str(store_path()))
+
+
+def backend():
+    """The background backend ($MTL_EXPLORER_BACKEND, default local) on the dashboard's store."""
+    from mtl_core.jobs import get_backend
+
+    return get_backend(store=store())
+
+
+@st.cache_data(show_spinner="Reading the task catalog…")
+def catalog(home: str) -> list[dict[str, Any]]:
+    """Every task's card (available or not). `home` keys the cache by data home (user tasks live there)."""
+    from mtl_core.tasks import card_dict, list_tasks
+
+    return [card_dict(source.card.id) for source in list_tasks()]
+
+
+def cards() -> dict[str, dict[str, Any]]:
+    from mtl_core.paths import data_home
+
+    return {card["id"]: card for card in catalog(str(data_home()))}
+
+
+def clear_catalog() -> None:
+    """After a user task is added, so that it appears in the picker at once."""
+    catalog.clear()
+
+
+@st.cache_resource(show_spinner="Looking for a GPU…")
+def device_description() -> str:
+    """The device `auto` will pick: the CUDA GPU's name, Apple MPS, else the CPU (torch imported once)."""
+    try:
+        import torch
+    except ImportError:
+        return f"CPU ({os.cpu_count()} cores; torch not installed)"
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "Apple GPU (MPS)"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+@st.cache_resource(show_spinner=False)
+def worker_slots() -> int:
+    """How many runs the local scheduler trains at once on this machine."""
+    from mtl_core.jobs.scheduler import resource_plan
+
+    return resource_plan().slots
+
+
+# ---- run data (never cached: workers write it while pages poll) ----------------------------------
+def experiments() -> pd.DataFrame:
+    return store().experiments()
+
+
+def runs(experiment_id: str) -> list[dict[str, Any]]:
+    return store().runs(experiment_id)
+
+
+def live_runs(experiment_id: str) -> list[dict[str, Any]]:
+    """Runs after the backend's liveness check (a run whose worker died is marked interrupted)."""
+    try:
+        return backend().status(experiment_id)
+    except Exception:  # a backend problem must not take the run view down; the store still answers
+        return runs(experiment_id)
+
+
+def all_runs() -> list[dict[str, Any]]:
+    return store().runs()
+
+
+def metrics(run_ids: list[str]) -> pd.DataFrame:
+    return store().metrics(run_ids)
+
+
+def conflict(run_ids: list[str]) -> pd.DataFrame:
+    return store().conflict(run_ids)
+
+
+def is_finished(run_list: list[dict[str, Any]]) -> bool:
+    return all(r["status"] in FINISHED_STATUSES for r in run_list)
+
+
+def experiment_label(row: Any) -> str:
+    """'name · tasks · 3/3 done · exp-…' for pickers (row: an experiments() row as a Series or dict)."""
+    import json
+
+    spec = json.loads(row["spec_json"])
+    done = f"{int(row['completed'] or 0)}/{int(row['runs'] or 0)} done"
+    parts = [row["name"]] if row["name"] else []
+    parts += [f"{'+'.join(spec.get('tasks', []))} ({spec.get('sharing', '?')})", done, row["id"]]
+    return " · ".join(parts)

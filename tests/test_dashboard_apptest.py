@@ -1,0 +1,249 @@
+"""The dashboard's pages driven headlessly with Streamlit's AppTest: widgets, validation, URL state, launch, charts.
+
+A module fixture trains two small synthetic experiments with the CLI into a temporary store (hard
+sharing with the noise floor, soft sharing without baselines); the pages are then read against it.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard_helpers import APP, SYNTH, dashboard_env, run_cli_experiment, stop_background, \
+    wait_until_finished
+
+TIMEOUT = 90
+
+
+@pytest.fixture(scope="module")
+def store_env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    store = home / "runs.sqlite"
+    env = dashboard_env(home, store)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        hard = run_cli_experiment(store, env, "--steps", "40", "--noise-floor", "--conflict-every", "5",
+                                  "--name", "hard synthetic")
+        soft = run_cli_experiment(store, env, "--steps", "30", "--sharing", "soft", "--soft-lambda", "0.1",
+                                  "--no-baselines", "--name", "soft synthetic")
+        yield {"store": store, "home": home, "hard": hard, "soft": soft}
+        stop_background(store)
+
+
+def app(page: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    for name, value in query.items():
+        at.query_params[name] = value
+    if page:
+        at.switch_page(page)
+    return at.run()
+
+
+def no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def messages(at: AppTest, kind: str = "error") -> list[str]:
+    return [element.value for element in getattr(at, kind)]
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """Every plotly chart on the page by its element key (falls back to position), as figure JSON."""
+    out = {}
+    for i, chart in enumerate(at.get("plotly_chart")):
+        spec = json.loads(chart.proto.spec)
+        out[str(i)] = spec
+        title = (spec.get("layout", {}).get("title") or {}).get("text", "")
+        out[title] = spec
+    return out
+
+
+def trace_names(spec: dict) -> list[str]:
+    return [trace.get("name") for trace in spec.get("data", [])]
+
+
+# ---- New experiment ------------------------------------------------------------------------------
+def test_new_experiment_shows_every_control(store_env):
+    at = app()
+    no_exceptions(at)
+    assert at.multiselect(key="new_tasks").value == []
+    assert at.radio(key="new_sharing").value == "hard"
+    labels = [b.label for b in at.button]
+    assert {"ATIS intent + slots", "Synthetic, related (p=0.9)", "Synthetic, unrelated (p=0)", "Launch"} <= set(labels)
+    assert at.number_input(key="new_steps").value == 200
+    assert at.checkbox(key="new_baselines").value is True
+    assert at.get("file_uploader"), "the upload-your-own-task control is missing"
+    assert any("Choose at least one task" in m for m in messages(at, "info"))
+
+
+def test_launch_without_tasks_says_what_is_missing(store_env):
+    at = app()
+    at.button(key="newui_launch").click().run()
+    no_exceptions(at)
+    assert any("tasks: choose at least one task" in m for m in messages(at))
+
+
+def test_all_zero_weights_are_reported_next_to_the_weights(store_env):
+    at = app(tasks="synth_1,synth_2")
+    at.slider(key="new_w_synth_1").set_value(0.0)
+    at.slider(key="new_w_synth_2").set_value(0.0).run()
+    no_exceptions(at)
+    assert any("weights: at least one task needs a weight > 0" in m for m in messages(at))
+    at.button(key="newui_launch").click().run()
+    assert any(m.startswith("Not launched: weights") for m in messages(at))
+
+
+def test_mixing_synthetic_and_text_tasks_is_explained(store_env):
+    at = app(tasks="synth_1,atis_intent")
+    no_exceptions(at)
+    assert any("synthetic tasks" in m and "cannot share an encoder" in m for m in messages(at))
+
+
+def test_url_values_fill_the_form_and_widget_changes_update_the_url(store_env):
+    at = app(tasks="synth_1,synth_2", sharing="soft", soft_lambda="0.1", w_synth_1="0.5", steps="150", p="0.9",
+             seeds="0,1,2")
+    no_exceptions(at)
+    assert at.multiselect(key="new_tasks").value == SYNTH
+    assert at.radio(key="new_sharing").value == "soft"
+    assert at.number_input(key="new_soft_lambda").value == pytest.approx(0.1)
+    assert at.slider(key="new_w_synth_1").value == pytest.approx(0.5)
+    assert at.slider(key="new_p").value == pytest.approx(0.9)
+    assert at.number_input(key="new_steps").value == 150
+    formula = at.latex[0].value
+    assert r"0.5 \cdot \mathcal{L}_{\text{synth\_1}}" in formula and r"0.1 \sum_t" in formula
+
+    at.radio(key="new_sharing").set_value("hard")
+    at.slider(key="new_w_synth_2").set_value(2.0)
+    at.number_input(key="new_steps").set_value(60).run()
+    query = {k: v for k, v in at.query_params.items()}
+    flat = {k: v[-1] if isinstance(v, list) else v for k, v in query.items()}
+    assert flat["tasks"] == "synth_1,synth_2"
+    assert flat["steps"] == "60" and flat["w_synth_2"] == "2" and flat["w_synth_1"] == "0.5"
+    assert "sharing" not in flat and "soft_lambda" not in flat  # back to the defaults: not in the link
+
+
+def test_invalid_url_values_fall_back_to_defaults_with_a_note(store_env):
+    at = app(tasks="synth_1,nonsense", steps="many", sharing="psychic", w_synth_1="-1")
+    no_exceptions(at)
+    notes = " ".join(messages(at, "warning"))
+    assert "nonsense" in notes and "steps='many'" in notes and "sharing='psychic'" in notes and "w_synth_1" in notes
+    assert at.multiselect(key="new_tasks").value == ["synth_1"]
+    assert at.number_input(key="new_steps").value == 200
+    assert at.radio(key="new_sharing").value == "hard"
+
+
+def test_preset_fills_the_form(store_env):
+    at = app()
+    next(b for b in at.button if b.label == "Synthetic, unrelated (p=0)").click().run()
+    no_exceptions(at)
+    assert at.multiselect(key="new_tasks").value == SYNTH
+    assert at.slider(key="new_p").value == 0.0
+    assert at.checkbox(key="new_noise_floor").value is True
+    assert at.query_params["p"] in ("0", ["0"])
+
+
+def test_hierarchical_layers_default_to_low_for_tokens_and_top_for_sentences(store_env):
+    at = app(tasks="atis_intent,atis_slots", sharing="hierarchical")
+    no_exceptions(at)
+    assert at.selectbox(key="new_layer_atis_slots").value == 1
+    assert at.selectbox(key="new_layer_atis_intent").value == 2
+    assert r"\theta_s^{(\le 1)}" in at.latex[0].value
+
+
+def test_estimate_and_device_are_shown(store_env):
+    at = app(tasks="synth_1,synth_2", steps="100")
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Device (auto)"].startswith(("CPU", "GPU", "Apple"))
+    assert labels["Estimated time"].startswith("≈ ")
+    assert any("estimate" in c.value.lower() for c in at.caption)
+
+
+def test_launch_submits_in_the_background_and_lists_the_runs(store_env):
+    from mtl_core.store import Store
+
+    before = set(Store(store_env["store"]).experiments()["id"])
+    at = app(tasks="synth_1,synth_2", steps="30", max_train="200", conflict_every="5")
+    at.button(key="newui_launch").click().run()
+    no_exceptions(at)
+    new = set(Store(store_env["store"]).experiments()["id"]) - before
+    assert len(new) == 1
+    experiment_id = new.pop()
+    assert at.title[0].value == "Runs"
+    assert at.query_params["exp"] in (experiment_id, [experiment_id])
+    progress_texts = [p.proto.text for p in at.get("progress")]
+    assert len(progress_texts) == 3  # the multi-task run and two single-task baselines
+    runs = wait_until_finished(store_env["store"], experiment_id)
+    assert [r["status"] for r in runs] == ["completed"] * 3
+    at.run()
+    assert all("step 30 / 30" in p.proto.text for p in at.get("progress"))
+
+
+def test_upload_rejects_a_bad_file_with_its_message(store_env):
+    at = app()
+    at.text_input(key="newui_upload_name").input("my_task")
+    uploader = at.get("file_uploader")[0]
+    if not hasattr(uploader, "set_value"):
+        pytest.skip("this Streamlit's AppTest cannot drive file_uploader")
+    uploader.set_value(("bad.csv", b"wrong,columns\n1,2\n", "text/csv"))
+    at.button(key="newui_upload_add").click().run()
+    assert any("bad.csv" in m for m in messages(at))
+
+
+# ---- Runs ----------------------------------------------------------------------------------------
+def test_runs_shows_curves_and_conflict_for_a_finished_experiment(store_env):
+    at = app("pages/runs.py", exp=store_env["hard"])
+    no_exceptions(at)
+    charts = figures(at)
+    curves = next(spec for title, spec in charts.items() if title.startswith("loss per task"))
+    assert {"synth_1 · multi-task", "synth_1 · single-task", "synth_2 · multi-task"} <= set(trace_names(curves))
+    cosine = next(spec for title, spec in charts.items() if title.startswith("Gradient cosine between tasks"))
+    assert {"synth_1 × synth_2 (raw)", "synth_1 × synth_2 (smoothed)", "noise floor: synth_1"} <= \
+        set(trace_names(cosine))
+    matrix = next(spec for title, spec in charts.items() if title.startswith("Mean gradient cosine"))
+    z = matrix["data"][0]["z"]
+    assert len(z) == 2 and z[0][1] == z[1][0] and matrix["data"][0]["zmid"] == 0
+    assert any(title.startswith("Gradient cosine per layer") for title in charts)
+    assert len(at.get("progress")) == 3
+    assert not any("Updating every" in c.value for c in at.caption)  # finished: no polling
+
+
+def test_runs_shows_soft_sharing_distance(store_env):
+    at = app("pages/runs.py", exp=store_env["soft"])
+    no_exceptions(at)
+    soft = next(spec for title, spec in figures(at).items() if title.startswith("Soft sharing"))
+    assert set(trace_names(soft)) == {"‖θ_synth_1 − θ_s‖", "‖θ_synth_2 − θ_s‖"}
+    assert any("Noise floor not recorded" in c.value for c in at.caption)
+
+
+def test_runs_empty_store_says_what_to_do(tmp_path, monkeypatch, store_env):
+    monkeypatch.setenv("MTL_EXPLORER_STORE", str(tmp_path / "empty.sqlite"))
+    at = app("pages/runs.py")
+    no_exceptions(at)
+    assert any("No runs yet: start one on **New experiment**" in m for m in messages(at, "info"))
+
+
+# ---- Compare -------------------------------------------------------------------------------------
+def test_compare_shows_delta_with_sign_convention_table_downloads_and_cli(store_env):
+    at = app("pages/compare.py", exp=store_env["hard"])
+    no_exceptions(at)
+    charts = figures(at)
+    delta = next(spec for title, spec in charts.items() if title.startswith("Δ_t per task"))
+    assert "positive = multi-task better" in json.dumps(delta)
+    assert trace_names(delta) == ["Δ_t", "Δm"]
+    assert any(title.startswith("Test metric per task") for title in charts)
+    assert any(title.startswith("loss on the validation set across runs") for title in charts)
+    assert [d.proto.label for d in at.get("download_button")] == \
+        ["Per-task table (CSV)", "Summary (JSON)", "Per-run test metrics (CSV)"]
+    cli = at.code[0].value
+    assert cli.startswith("python -m mtl_core run --tasks synth_1,synth_2 --sharing hard")
+    assert "--steps 40" in cli and "--noise-floor" in cli and "--max-train-examples 200" in cli
+    assert any("seed" in m for m in messages(at, "warning"))  # one seed: a warning, not a verdict
+
+
+def test_compare_without_baselines_explains_why_nothing_is_compared(store_env):
+    at = app("pages/compare.py", exp=store_env["soft"])
+    no_exceptions(at)
+    assert any("no single-task baselines" in m for m in messages(at, "info"))
