@@ -48,6 +48,8 @@ class ExperimentSpec:
     baselines: bool = True
     conflict_every: int = 10  # measure per-task gradients every k steps (0 = never)
     noise_floor: bool = False  # also measure the same-task cosine of two mini-batches
+    affinity_every: int = 0  # TAG lookahead affinity every k steps (0 = never)
+    probe_examples: int = 0  # per task: validation inputs whose representations are kept for CKA (0 = none)
     sampling: str = "all"  # all: one batch of every task each step; else one task per step
     temperature: float = 2.0  # sampling == "temperature": p_t ∝ n_t^(1/T)
     eval_every: int | None = None  # None: about 10 evaluations per run
@@ -148,6 +150,8 @@ class ExperimentSpec:
         if spec.max_train_examples is not None:
             spec.max_train_examples = _integer("max_train_examples", spec.max_train_examples, 2, 10**8)
         spec.conflict_every = _integer("conflict_every", spec.conflict_every, 0, 10**6)
+        spec.affinity_every = _integer("affinity_every", spec.affinity_every, 0, 10**6)
+        spec.probe_examples = _integer("probe_examples", spec.probe_examples, 0, 5000)
         if spec.eval_every is not None:
             spec.eval_every = _integer("eval_every", spec.eval_every, 1, 10**8)
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RUN_STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "diverged", "failed")
 FINISHED_STATUSES = ("completed", "cancelled", "interrupted", "diverged", "failed")
 RESUMABLE_STATUSES = ("cancelled", "interrupted")
@@ -102,6 +102,17 @@ MIGRATIONS: list[str] = [
         path TEXT NOT NULL,
         created_at REAL NOT NULL,
         PRIMARY KEY (run_id, kind)
+    );
+    """,
+    # 2: pooled representations of shared probe inputs (CKA between runs' encoders)
+    """
+    CREATE TABLE representations (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,                           -- encoder name: 'shared' or a task id (soft sharing)
+        rows INTEGER NOT NULL,
+        columns INTEGER NOT NULL,
+        data BLOB NOT NULL,                           -- float32, row-major
+        PRIMARY KEY (run_id, name)
     );
     """,
 ]
@@ -355,6 +366,26 @@ class Store:
     def checkpoint(self, run_id: str, kind: str = "last") -> dict[str, Any] | None:
         row = self.connection.execute("SELECT * FROM checkpoints WHERE run_id=? AND kind=?", (run_id, kind)).fetchone()
         return dict(row) if row else None
+
+    def save_representation(self, run_id: str, name: str, matrix) -> None:
+        import numpy as np
+
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO representations VALUES (?,?,?,?,?)",
+                         (run_id, name, matrix.shape[0], matrix.shape[1], matrix.tobytes()))
+
+    def representations(self, run_ids: Iterable[str]) -> dict[tuple[str, str], Any]:
+        """{(run_id, encoder name): (n_probe, hidden) float32 array}."""
+        import numpy as np
+
+        run_ids = list(run_ids)
+        if not run_ids:
+            return {}
+        rows = self.connection.execute(
+            f"SELECT * FROM representations WHERE run_id IN ({','.join('?' * len(run_ids))})", run_ids)
+        return {(r["run_id"], r["name"]): np.frombuffer(r["data"], dtype=np.float32).reshape(r["rows"], r["columns"])
+                for r in rows}
 
     def artifacts_dir(self, run_id: str) -> Path:
         """Checkpoints and logs of a run live next to the store file."""

@@ -179,3 +179,54 @@ def test_a_nan_loss_stops_the_run_as_diverged(tmp_path, monkeypatch):
     _, (run_id,) = store.create_experiment(spec.to_json(), prepare_experiment(spec))
     assert execute_run(store, run_id) == "diverged"
     assert "step 7" in store.run(run_id)["error"]
+
+
+def test_lookahead_affinity_equals_an_independent_recomputation():
+    trainer = make_trainer(affinity_every=1)
+    before = copy.deepcopy(trainer.model).eval()
+    streams = copy.deepcopy(trainer.streams)
+    recorder = ListRecorder()
+    recorder.affinities = []
+    recorder.affinity = lambda step, source, target, z: recorder.affinities.append((source, target, z))
+    trainer.train_step(1, recorder, measure=False)
+
+    batches = {}
+    for task in ("synth_1", "synth_2"):
+        rows = streams[task].next_rows()
+        split = trainer.data[task].train
+        batches[task] = {"x": torch.as_tensor(split.inputs[rows], dtype=torch.float32),
+                         "targets": torch.as_tensor(np.asarray(split.targets, dtype=np.float32)[rows])}
+    shared = list(before.encoders["shared"].parameters())
+    expected = {}
+    for i in ("synth_1", "synth_2"):
+        grads = torch.autograd.grad(before.task_loss(i, batches[i])[0], shared)
+        stepped = copy.deepcopy(before)
+        with torch.no_grad():
+            for p, g in zip(stepped.encoders["shared"].parameters(), grads):
+                p -= trainer.spec.lr * g
+            for j in ("synth_1", "synth_2"):
+                expected[(i, j)] = 1 - float(stepped.task_loss(j, batches[j])[0]) / float(before.task_loss(j, batches[j])[0])
+    recorded = {(s, t): z for s, t, z in recorder.affinities}
+    assert recorded.keys() == expected.keys()
+    for key, z in expected.items():
+        assert recorded[key] == pytest.approx(z, rel=1e-4, abs=1e-8)
+    assert recorded[("synth_1", "synth_1")] > 0  # a step on a task lowers its own loss
+
+
+def test_affinity_measurement_leaves_training_unchanged():
+    measured, plain = make_trainer(affinity_every=1, conflict_every=0), make_trainer(conflict_every=0)
+    recorder = ListRecorder()
+    recorder.affinity = lambda *args: None
+    for step in range(1, 4):
+        measured.train_step(step, recorder, measure=False)
+        plain.train_step(step, ListRecorder(), measure=False)
+    for a, b in zip(measured.model.parameters(), plain.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_runs_keep_representations_of_the_same_probe_inputs(tmp_path):
+    store, experiment_id = run_experiment(tmp_path, tasks=["synth_1", "synth_2"], steps=10, probe_examples=20)
+    runs = store.runs(experiment_id)
+    representations = store.representations([r["id"] for r in runs])
+    assert {(r["id"], "shared") for r in runs} == set(representations)
+    assert {m.shape for m in representations.values()} == {(40, 16)}

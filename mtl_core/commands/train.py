@@ -36,6 +36,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--no-baselines", dest="baselines", action="store_false")
     p("--conflict-every", type=int, help="measure per-task gradients every K steps (default 10, 0 = never)")
     p("--noise-floor", action="store_true", default=None, help="also measure the same-task noise floor")
+    p("--affinity-every", type=int, help="TAG lookahead affinity every K steps (default 0 = never)")
+    p("--probe-examples", type=int, help="keep encoder representations of N validation inputs per task (CKA)")
     p("--sampling", choices=["all", "proportional", "temperature"], help="task batches per step (default all)")
     p("--temperature", type=float)
     p("--eval-every", type=int, help="steps between validation evaluations (default: 20 per run)")
@@ -52,7 +54,7 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
 
 OPTION_FIELDS = ("tasks", "sharing", "weights", "soft_lambda", "layers", "encoder", "encoder_layers", "hidden_size",
                  "freeze_encoder", "dropout", "optimizer", "lr", "batch_size", "epochs", "steps", "seeds", "baselines",
-                 "conflict_every", "noise_floor", "sampling", "temperature", "eval_every", "synthetic_correlation",
+                 "conflict_every", "noise_floor", "affinity_every", "probe_examples", "sampling", "temperature", "eval_every", "synthetic_correlation",
                  "max_train_examples", "max_tokens", "device", "name")
 
 

@@ -136,6 +136,10 @@ def _relay_store_class():
             super().log(run_id, message, level)
             self._put(("log", message, level))
 
+        def save_representation(self, run_id, name, matrix) -> None:
+            super().save_representation(run_id, name, matrix)
+            self._put(("representation", name, matrix))
+
         def save_checkpoint_record(self, run_id, kind, step, path) -> None:
             super().save_checkpoint_record(run_id, kind, step, path)
             try:
@@ -335,6 +339,8 @@ class Driver:
             self.store.truncate_after(run_id, op[1])
         elif kind == "log":
             self.store.log(run_id, op[1], op[2])
+        elif kind == "representation":
+            self.store.save_representation(run_id, op[1], op[2])
         elif kind == "checkpoint":
             _, ckind, step, name, data = op
             path = self.store.artifacts_dir(run_id) / name

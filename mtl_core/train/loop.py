@@ -34,6 +34,7 @@ LOSS_POINTS_PER_RUN = 200
 class Recorder(Protocol):
     def metric(self, step: int, task: str, split: str, name: str, value: float) -> None: ...
     def conflict(self, step: int, layer: str, task_a: str, task_b: str, cos: float, magnitude_sim: float) -> None: ...
+    def affinity(self, step: int, source: str, target: str, z: float) -> None: ...
     def tick(self, step: int) -> None: ...
 
 
@@ -146,11 +147,18 @@ class Trainer:
         names = list(self.probabilities)
         return [names[self.sampling_rng.choice(len(names), p=list(self.probabilities.values()))]]
 
+    def affinity_step(self, step: int) -> bool:
+        """TAG lookahead affinity needs one shared trunk and every task's batch on the step."""
+        every = self.spec.affinity_every
+        return (bool(every) and step % every == 0 and len(self.tasks) > 1 and self.sampling == "all"
+                and self.model.sharing != "soft")
+
     def train_step(self, step: int, recorder: Recorder, measure: bool) -> None:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         active = self.step_tasks()
-        losses = {t: self._loss(t, self._batch(t, self.streams[t].next_rows())) for t in active}
+        batches = {t: self._batch(t, self.streams[t].next_rows()) for t in active}
+        losses = {t: self._loss(t, batches[t]) for t in active}
         if self.force_nan_at and step == self.force_nan_at:
             losses[active[0]] = losses[active[0]] * float("nan")
         for task, loss in losses.items():
@@ -161,8 +169,11 @@ class Trainer:
             self.state.loss_counts[task] = self.state.loss_counts.get(task, 0) + 1
 
         weighted = {t: self.weights[t] * losses[t] for t in active}
-        if measure and self.sampling == "all":
-            self._measured_backward(step, weighted, recorder)
+        affinity = self.affinity_step(step)
+        if (measure or affinity) and self.sampling == "all":
+            per_task = self._measured_backward(step, weighted, recorder if measure else None)
+            if affinity:
+                self._record_affinity(step, per_task, batches, recorder)
         else:
             total = sum(weighted.values())
             if self.soft_lambda:
@@ -172,8 +183,11 @@ class Trainer:
                 self._probe_conflict(step, recorder)
         self.optimizer.step()
 
-    def _measured_backward(self, step: int, weighted: dict[str, torch.Tensor], recorder: Recorder) -> None:
-        """T backward passes, one per task, whose sum is the update: exact g_t at no extra forward cost."""
+    def _measured_backward(self, step: int, weighted: dict[str, torch.Tensor], recorder: Recorder | None) -> dict:
+        """T backward passes, one per task, whose sum is the update: exact g_t at no extra forward cost.
+
+        Returns {task: {layer: [gradient per shared parameter]}}; records conflict when given a recorder.
+        """
         per_task = {}
         for task, loss in weighted.items():
             groups = self.model.shared_layer_groups(task)
@@ -188,7 +202,51 @@ class Trainer:
             per_task[task] = _split_by_layer(groups, grads[: len(shared)])
         if self.soft_lambda:
             (self.soft_lambda * self.model.soft_penalty()).backward()
-        self._record_conflict(step, per_task, recorder)
+        if recorder is not None:
+            self._record_conflict(step, per_task, recorder)
+        return per_task
+
+    @torch.no_grad()
+    def _record_affinity(self, step: int, per_task: dict, batches: dict, recorder: Recorder) -> None:
+        """TAG lookahead affinity Z_{i→j} = 1 − L_j(θ_s − lr·g_i) / L_j(θ_s) on this step's batches.
+
+        The lookahead is a plain gradient step of size lr on the shared parameters (then restored); the
+        losses are taken without dropout so that the ratio measures the step, not dropout noise.
+        Z is not divided by the learning rate (the TAG code does): it reads as a relative loss change.
+        """
+        shared = [p for params in self.model.shared_layer_groups(self.tasks[0]).values() for p in params]
+        saved = [p.detach().clone() for p in shared]
+        training = self.model.training
+        self.model.eval()
+        before = {j: float(self._loss(j, batches[j])) for j in self.tasks}
+        for i in self.tasks:
+            grads = [g for layer in per_task[i].values() for g in layer]
+            for parameter, grad in zip(shared, grads):
+                if grad is not None:
+                    parameter.sub_(self.spec.lr * grad)
+            for j in self.tasks:
+                after = float(self._loss(j, batches[j]))
+                recorder.affinity(step, i, j, 1.0 - after / before[j] if before[j] else math.nan)
+            for parameter, original in zip(shared, saved):
+                parameter.copy_(original)
+        self.model.train(training)
+
+    @torch.no_grad()
+    def representations(self, inputs) -> dict[str, np.ndarray]:
+        """Pooled top-layer representation of shared probe inputs, per encoder (for CKA between runs)."""
+        from mtl_core.models.heads import pool
+
+        self.model.eval()
+        out = {}
+        for name, encoder in self.model.encoders.items():
+            chunks = []
+            for start in range(0, len(inputs), 128):
+                batch = encoder.prepare(inputs[start: start + 128])
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                result = encoder(batch)
+                chunks.append(pool(result.layers[-1], result.mask).float().cpu().numpy())
+            out[name] = np.concatenate(chunks)
+        return out
 
     def _probe_conflict(self, step: int, recorder: Recorder) -> None:
         """Per-task gradients on probe batches (one-task sampling or noise floor only); no update."""

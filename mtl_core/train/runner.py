@@ -68,6 +68,16 @@ def prepare_experiment(spec: ExperimentSpec) -> list[dict]:
              "total_steps": run_total_steps(r, sizes)} for r in spec.runs()]
 
 
+def probe_inputs(spec: ExperimentSpec, data: dict):
+    """The same probe inputs for every run of an experiment: the first validation examples of each task."""
+    import numpy as np
+
+    parts = [data[t].validation.inputs[: spec.probe_examples] for t in spec.tasks]
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return [tokens for part in parts for tokens in part]
+
+
 def build_vocabulary(spec: ExperimentSpec, data: dict):
     if spec.encoder not in ("bilstm", "transformer"):
         return None
@@ -223,6 +233,9 @@ def _train(store: Store, run_id: str, run_row: dict, writer: MetricWriter, threa
         return "cancelled"
     results = trainer.test_results(writer)
     writer.flush()
+    if spec.probe_examples:
+        for name, matrix in trainer.representations(probe_inputs(spec, data)).items():
+            store.save_representation(run_id, name, matrix)
     store.update_run(run_id, status="completed", finished_at=time.time(), step=total,
                      result={"best_step": trainer.state.best_step, "test": results})
     store.log(run_id, f"completed; best validation at step {trainer.state.best_step}")
