@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import copy
-from typing import Callable
-
 import torch
 from torch import nn
 
@@ -20,18 +18,16 @@ SHARED = "shared"
 
 
 class MultiTaskModel(nn.Module):
-    def __init__(self, sharing: str, encoder_factory: Callable[[], Encoder], heads: dict[str, nn.Module],
-                 head_layers: dict[str, int]):
+    def __init__(self, sharing: str, encoder: Encoder, heads: dict[str, nn.Module], head_layers: dict[str, int]):
         super().__init__()
         self.sharing = sharing
         self.tasks = list(heads)
         self.head_layers = dict(head_layers)
-        prototype = encoder_factory()
         if sharing == "soft":
             # Same initial weights for every task encoder: the L2 pull then measures divergence from a common start.
-            self.encoders = nn.ModuleDict({t: copy.deepcopy(prototype) for t in self.tasks})
+            self.encoders = nn.ModuleDict({t: copy.deepcopy(encoder) for t in self.tasks})
         else:
-            self.encoders = nn.ModuleDict({SHARED: prototype})
+            self.encoders = nn.ModuleDict({SHARED: encoder})
         self.heads = nn.ModuleDict(heads)
 
     def encoder_for(self, task: str) -> Encoder:

@@ -57,11 +57,8 @@ def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary) -> MultiTas
     if not first.card.kind.is_text:
         options["input_size"] = first.train.inputs.shape[1]
 
-    def encoder_factory():
-        torch.manual_seed(stable_seed(run.seed, "encoder"))
-        return build_encoder(spec.encoder, **options)
-
-    encoder = encoder_factory()  # built once here for its width; the model builds its own from the same seed
+    torch.manual_seed(stable_seed(run.seed, "encoder"))
+    encoder = build_encoder(spec.encoder, **options)
     heads, layers = {}, {}
     for task in run.tasks:
         task_data = data[task]
@@ -73,7 +70,7 @@ def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary) -> MultiTas
                                  std=float(targets.std()) if targets is not None else 1.0, dropout=spec.dropout)
         layers[task] = spec.layers.get(task, encoder.depth) if spec.sharing == "hierarchical" else encoder.depth
     sharing = spec.sharing if run.kind == "mtl" else "hard"
-    return MultiTaskModel(sharing, encoder_factory, heads, layers)
+    return MultiTaskModel(sharing, encoder, heads, layers)
 
 
 def build_optimizer(spec, parameters) -> torch.optim.Optimizer:
