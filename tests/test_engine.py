@@ -230,3 +230,17 @@ def test_runs_keep_representations_of_the_same_probe_inputs(tmp_path):
     representations = store.representations([r["id"] for r in runs])
     assert {(r["id"], "shared") for r in runs} == set(representations)
     assert {m.shape for m in representations.values()} == {(40, 16)}
+
+
+def test_proportional_sampling_gives_each_baseline_its_share_of_the_steps():
+    spec = ExperimentSpec(tasks=["synth_1", "synth_2"], steps=50, sampling="proportional",
+                          max_train_examples=None, hidden_size=16).validated()
+    runs = prepare_experiment(spec)
+    # Equal training sizes: the multi-task run takes one task per step for T × 50 steps, each baseline half.
+    assert [r["total_steps"] for r in runs] == [100, 50, 50]
+    trainer = make_trainer(sampling="temperature", temperature=2.0, total_steps=100, conflict_every=5)
+    recorder = ListRecorder()
+    trainer.fit(recorder)
+    assert trainer.state.step == 100
+    # Conflict under one-task sampling is probed on extra batches of every task.
+    assert len([row for row in recorder.conflicts if row[1] == "all"]) == 20
