@@ -14,9 +14,11 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a query needs it: submitting a run must stay fast
+    import pandas as pd
+
 
 SCHEMA_VERSION = 2
 RUN_STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "diverged", "failed")
@@ -206,7 +208,7 @@ class Store:
         row = self.connection.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
         return dict(row) if row else None
 
-    def experiments(self, limit: int | None = None) -> pd.DataFrame:
+    def experiments(self, limit: int | None = None) -> "pd.DataFrame":
         """Every experiment, newest first, with run counts per status."""
         sql = """
             SELECT e.id, e.created_at, e.name, e.kind, e.backend, e.spec_json,
@@ -219,7 +221,7 @@ class Store:
             GROUP BY e.id ORDER BY e.created_at DESC"""
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return pd.read_sql_query(sql, self.connection)
+        return _read_sql(sql, self.connection)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         row = self.connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -328,26 +330,26 @@ class Store:
                 conn.execute(f"DELETE FROM {table} WHERE run_id=? AND step>?", (run_id, step))
             conn.execute("UPDATE runs SET step=? WHERE id=?", (step, run_id))
 
-    def metrics(self, run_ids: Iterable[str], names: Iterable[str] | None = None) -> pd.DataFrame:
+    def metrics(self, run_ids: Iterable[str], names: Iterable[str] | None = None) -> "pd.DataFrame":
         return self._series("metrics", run_ids, "name", names)
 
-    def conflict(self, run_ids: Iterable[str], layers: Iterable[str] | None = None) -> pd.DataFrame:
+    def conflict(self, run_ids: Iterable[str], layers: Iterable[str] | None = None) -> "pd.DataFrame":
         return self._series("conflict", run_ids, "layer", layers)
 
-    def affinity(self, run_ids: Iterable[str]) -> pd.DataFrame:
+    def affinity(self, run_ids: Iterable[str]) -> "pd.DataFrame":
         return self._series("affinity", run_ids, None, None)
 
-    def _series(self, table: str, run_ids, column: str | None, values) -> pd.DataFrame:
+    def _series(self, table: str, run_ids, column: str | None, values) -> "pd.DataFrame":
         run_ids = list(run_ids)
         if not run_ids:
-            return pd.read_sql_query(f"SELECT * FROM {table} WHERE 0", self.connection)
+            return _read_sql(f"SELECT * FROM {table} WHERE 0", self.connection)
         sql = f"SELECT * FROM {table} WHERE run_id IN ({','.join('?' * len(run_ids))})"
         params: list[Any] = list(run_ids)
         if column and values is not None:
             values = list(values)
             sql += f" AND {column} IN ({','.join('?' * len(values))})"
             params.extend(values)
-        return pd.read_sql_query(sql + " ORDER BY run_id, step", self.connection, params=params)
+        return _read_sql(sql + " ORDER BY run_id, step", self.connection, params=params)
 
     # ---- events (the run's log) and checkpoints -----------------------------------------------
     def log(self, run_id: str, message: str, level: str = "info") -> None:
@@ -355,8 +357,8 @@ class Store:
             conn.execute("INSERT INTO events(run_id, at, level, message) VALUES (?,?,?,?)",
                          (run_id, time.time(), level, message))
 
-    def events(self, run_id: str, after_id: int = 0) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM events WHERE run_id=? AND id>? ORDER BY id", self.connection,
+    def events(self, run_id: str, after_id: int = 0) -> "pd.DataFrame":
+        return _read_sql("SELECT * FROM events WHERE run_id=? AND id>? ORDER BY id", self.connection,
                                  params=(run_id, after_id))
 
     def save_checkpoint_record(self, run_id: str, kind: str, step: int, path: str) -> None:
@@ -392,6 +394,12 @@ class Store:
         path = self.path.with_name(self.path.stem + "-artifacts") / run_id
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def _read_sql(sql: str, connection: sqlite3.Connection, params=None) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.read_sql_query(sql, connection, params=params)
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
