@@ -11,8 +11,9 @@ if ROOT not in sys.path:
 
 st.set_page_config(page_title="MTL Explorer", page_icon="🧪", layout="wide")
 pages = [
-    st.Page("pages/new_experiment.py", title="New experiment", icon="🧪", url_path="new", default=True),
-    st.Page("pages/runs.py", title="Runs", icon="📈", url_path="runs"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+    # The default page is served at "/": links to a setup look like /?tasks=synth_1,synth_2&p=0.9
+    st.Page("pages/new_experiment.py", title="New experiment", icon=":material/science:", default=True),
+    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ]
 st.navigation(pages, position="top").run()

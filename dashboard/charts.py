@@ -25,15 +25,16 @@ DIVERGING_SCALE = "RdBu"  # red = conflict (cos < 0), blue = agreement (cos > 0)
 SIGN_CONVENTION = "positive = multi-task better"
 FONT = dict(size=15)
 
+# Short enough to fit beside a 400-pixel-high chart; ↑/↓ say which direction is better.
 METRIC_LABELS = {
-    "loss": "loss (training objective, lower is better)",
-    "accuracy": "accuracy (fraction correct, 0–1, higher is better)",
-    "macro_f1": "macro F1 (0–1, higher is better)",
-    "span_f1": "span F1 (0–1, higher is better)",
-    "pearson": "Pearson r (−1 to 1, higher is better)",
-    "mse": "MSE (squared label units, lower is better)",
+    "loss": "loss (↓ better)",
+    "accuracy": "accuracy (0–1, ↑ better)",
+    "macro_f1": "macro F1 (0–1, ↑ better)",
+    "span_f1": "span F1 (0–1, ↑ better)",
+    "pearson": "Pearson r (−1…1, ↑ better)",
+    "mse": "MSE (label units², ↓ better)",
     "grad_norm": "gradient norm ‖g_t‖ (L2)",
-    "soft_distance": "‖θ_t − θ_s‖ (L2 distance)",
+    "soft_distance": "‖θ_t − θ_s‖ (L2)",
 }
 KIND_NAMES = {"mtl": "multi-task", "stl": "single-task"}
 KIND_DASH = {"mtl": "solid", "stl": "dash"}
@@ -52,6 +53,8 @@ def task_colours(tasks: Iterable[str]) -> dict[str, str]:
 def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.0), font=FONT, height=height, margin=dict(l=60, r=20, t=70, b=60),
                       legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.0), hovermode="closest")
+    fig.update_xaxes(tickfont=dict(size=14), title_font=dict(size=15))
+    fig.update_yaxes(tickfont=dict(size=14), title_font=dict(size=15))
     return fig
 
 
@@ -181,7 +184,7 @@ def magnitude_similarity_over_time(conflict: pd.DataFrame, layer: str = "all", s
                                  mode="lines", name=f"{a} × {b}",
                                  line=dict(color=TASK_PALETTE[i % len(TASK_PALETTE)], width=2.5)))
     fig.update_xaxes(title_text="training step")
-    fig.update_yaxes(title_text="magnitude similarity Φ (0–1, 1 = equal norms)", range=[0, 1.05])
+    fig.update_yaxes(title_text="Φ (0–1, 1 = equal norms)", range=[0, 1.05])
     return _layout(fig, f"Gradient magnitude similarity (layer: {layer}; EMA span {span})")
 
 
@@ -224,7 +227,7 @@ def layer_heatmap(conflict: pd.DataFrame, task_a: str, task_b: str) -> go.Figure
                                colorbar=dict(title=dict(text="cosine")),
                                hovertemplate="%{y}, step %{x}: cos %{z:.3f}<extra></extra>"))
     fig.update_xaxes(title_text="training step")
-    fig.update_yaxes(title_text="shared layer (input at the bottom)")
+    fig.update_yaxes(title_text="shared layer (input at bottom)")
     return _layout(fig, f"Gradient cosine per layer: {task_a} × {task_b} (red = conflict)", height=360)
 
 
@@ -276,7 +279,7 @@ def mtl_vs_stl_bars(table: pd.DataFrame) -> go.Figure:
                              visible=std is not None and bool(np.isfinite(std))),
                 text=[f"{value:.4g}"], textposition="inside",
                 hovertemplate=f"{row.task} {KIND_NAMES[kind]}: %{{y:.4g}}<extra></extra>"), row=1, col=col)
-        fig.update_yaxes(title_text=metric_label(row.metric), row=1, col=col)
+        fig.update_yaxes(title_text=f"{row.metric} ({'↑' if row.higher_is_better else '↓'} better)", row=1, col=col)
         label = "n/a" if not np.isfinite(delta) else f"Δ = {delta:+.2f} %"
         if np.isfinite(delta) and delta < 0:
             label += " (negative transfer)"

@@ -120,11 +120,15 @@ def is_finished(run_list: list[dict[str, Any]]) -> bool:
 
 
 def experiment_label(row: Any) -> str:
-    """'name · tasks · 3/3 done · exp-…' for pickers (row: an experiments() row as a Series or dict)."""
+    """'name · tasks (sharing) · created · exp-…' for pickers (row: an experiments() row as a Series or dict).
+
+    No run counts here: a picker is drawn once per page run, the run view updates live.
+    """
     import json
+    import time
 
     spec = json.loads(row["spec_json"])
-    done = f"{int(row['completed'] or 0)}/{int(row['runs'] or 0)} done"
     parts = [row["name"]] if row["name"] else []
-    parts += [f"{'+'.join(spec.get('tasks', []))} ({spec.get('sharing', '?')})", done, row["id"]]
+    parts += [f"{'+'.join(spec.get('tasks', []))} ({spec.get('sharing', '?')})",
+              time.strftime("%Y-%m-%d %H:%M", time.localtime(row["created_at"])), row["id"]]
     return " · ".join(parts)

@@ -58,7 +58,8 @@ def latex_name(task: str) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"
+    """1 -> '1.0', 0.5 -> '0.5', 0.0001 -> '0.0001': a weight always reads as a number with a point."""
+    return f"{value:.1f}" if float(value).is_integer() else f"{value:g}"
 
 
 def loss_formula(sharing: str, tasks: list[str], weights: dict[str, float], soft_lambda: float,

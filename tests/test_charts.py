@@ -53,7 +53,7 @@ def test_training_curves_overlay_multi_task_solid_and_single_task_dashed_in_one_
     validation = [t for t in by_name["a · multi-task"] if t.xaxis == "x2"][0]
     assert list(validation.y) == [0.2, 0.1]
     assert fig.layout.xaxis.title.text == "training step"
-    assert "lower is better" in fig.layout.yaxis.title.text
+    assert "↓ better" in fig.layout.yaxis.title.text
 
 
 def test_cosine_over_time_has_raw_smoothed_and_noise_floor_series():
@@ -157,7 +157,7 @@ def test_cosine_histogram_colours_conflicting_bins():
 # ---- the formula, the diagram and the URL state behind the charts' page --------------------------
 def test_loss_formula_carries_the_users_lambdas():
     formula = text.loss_formula("soft", ["atis_intent", "atis_slots"], {"atis_intent": 1.0, "atis_slots": 0.5}, 0.01)
-    assert r"1 \cdot \mathcal{L}_{\text{atis\_intent}}" in formula
+    assert r"1.0 \cdot \mathcal{L}_{\text{atis\_intent}}" in formula
     assert r"0.5 \cdot \mathcal{L}_{\text{atis\_slots}}" in formula
     assert r"0.01 \sum_t \lVert \theta_t - \theta_s \rVert^2" in formula and r"\frac{1}{T}" in formula
 

@@ -20,14 +20,14 @@ st.title("Compare")
 experiments = data.experiments()
 if experiments.empty:
     st.info("Nothing to compare yet: start an experiment on **New experiment** (keep *single-task baselines* on).",
-            icon="ℹ️")
-    st.page_link("pages/new_experiment.py", label="Go to New experiment", icon="🧪")
+            icon=":material/info:")
+    st.page_link("pages/new_experiment.py", label="Go to New experiment", icon=":material/science:")
     st.stop()
 
 ids = list(experiments["id"])
 wanted = st.query_params.get("exp")
 if wanted and wanted not in ids:
-    st.warning(f"No experiment '{wanted}' in this store; showing the newest.", icon="🔗")
+    st.warning(f"No experiment '{wanted}' in this store; showing the newest.", icon=":material/link:")
 if wanted in ids and st.session_state.get("compare_url_exp") != wanted:
     st.session_state["compare_pick"] = wanted
 if st.session_state.get("compare_pick") not in ids:
@@ -40,7 +40,7 @@ st.session_state["compare_url_exp"] = experiment_id
 try:
     summary = experiment_summary(data.store(), experiment_id)
 except UserError as exc:
-    st.error(str(exc), icon="⚠️")
+    st.error(str(exc), icon=":material/warning:")
     st.stop()
 spec = json.loads(data.store().experiment(experiment_id)["spec_json"])
 table = charts.comparison_table(summary["tasks"])
@@ -53,12 +53,12 @@ if compared.empty:
     unfinished = [r for r in summary["runs"] if r["status"] != "completed"]
     if not spec.get("baselines", True) or len(spec.get("tasks", [])) < 2:
         st.info("This experiment has no single-task baselines to compare with. Launch it again with *Also train "
-                "single-task baselines* on (CLI: `--baselines`).", icon="ℹ️")
+                "single-task baselines* on (CLI: `--baselines`).", icon=":material/info:")
     elif unfinished:
         st.info(f"Waiting for {len(unfinished)} run(s) to complete: the comparison appears when a multi-task run "
-                "and its baselines have finished. Follow them on **Runs**.", icon="⏳")
+                "and its baselines have finished. Follow them on **Runs**.", icon=":material/hourglass_top:")
     else:
-        st.info("No completed multi-task / single-task pairs in this experiment.", icon="ℹ️")
+        st.info("No completed multi-task / single-task pairs in this experiment.", icon=":material/info:")
 else:
     negative = compared[compared["delta_pct"] < 0]
     delta_m = summary.get("delta_m_pct")
@@ -71,17 +71,17 @@ else:
         st.error("Negative transfer on " + ", ".join(f"**{row.task}** (Δ = {row.delta_pct:+.2f} %)"
                                                      for row in negative.itertuples())
                  + (": multi-task hurt this task even though Δm is positive." if delta_m and delta_m > 0 else
-                    ": multi-task did worse than single-task here."), icon="🔻")
+                    ": multi-task did worse than single-task here."), icon=":material/trending_down:")
     if seeds < MIN_SEEDS:
         st.warning(f"{seeds} seed(s): differences this small can be seed noise. Use {MIN_SEEDS} or more seeds "
-                   "before drawing conclusions.", icon="🎲")
+                   "before drawing conclusions.", icon=":material/casino:")
     st.plotly_chart(charts.delta_chart(compared, delta_m, summary.get("delta_m_std")), key="compare_delta")
     st.plotly_chart(charts.mtl_vs_stl_bars(compared), key="compare_bars")
 
 # ---- curves across runs --------------------------------------------------------------------------
 st.header("Curves across runs")
 all_runs = data.all_runs()
-run_labels = {r["id"]: f"{labels[r['experiment_id']].split(' · exp-')[0]} · {charts.KIND_NAMES[r['kind']]} "
+run_labels = {r["id"]: f"{labels[r['experiment_id']].rsplit(' · ', 1)[0]} · {charts.KIND_NAMES[r['kind']]} "
                        f"{'+'.join(r['tasks'])} seed {r['seed']} ({r['status']})"
               for r in all_runs if r["experiment_id"] in labels}
 this_experiment = [r["id"] for r in all_runs if r["experiment_id"] == experiment_id]
@@ -96,7 +96,7 @@ if chosen:
     frame = charts.with_run_info(data.metrics(chosen), [runs_by_id[i] for i in chosen])
     st.plotly_chart(charts.runs_overlay(frame, metric_name, split), key="compare_overlay")
 else:
-    st.info("Pick one or more runs to overlay their curves.", icon="ℹ️")
+    st.info("Pick one or more runs to overlay their curves.", icon=":material/info:")
 
 # ---- every number, downloads, the CLI line -------------------------------------------------------
 st.header("Every number")
@@ -119,6 +119,6 @@ json_col.download_button("Summary (JSON)", json.dumps(summary, indent=2), f"{exp
 
 st.header("Reproduce it")
 st.caption("The same experiment from the command line (it trains in the foreground and prints this summary):")
-st.code(state.cli_command(spec), language="bash")
+st.code(state.cli_command(spec), language="bash", wrap_lines=True)
 with st.expander("The experiment's full spec (JSON; `python -m mtl_core run --spec FILE`)"):
     st.json(spec)

@@ -76,9 +76,9 @@ def field_error(error: UserError | None, *fields: str) -> None:
         return
     if error.field == "tasks" and not form["tasks"] and not st.session_state.get("newui_launch"):
         st.info("Choose at least one task (two or more to learn them together), or start from a preset.",
-                icon="👉")
+                icon=":material/arrow_forward:")
     else:
-        st.error(str(error), icon="⚠️")
+        st.error(str(error), icon=":material/warning:")
 
 
 # ---- form state: URL -> widgets (a link, a preset, the first visit), or the form left on this page ----
@@ -108,7 +108,7 @@ st.caption("Pick tasks, choose how they share a model, and launch. Every setting
            "copy the address to share this exact setup.")
 if st.session_state.get(key("url_notes")):
     st.warning("Some values in the link could not be used and fell back to defaults:\n\n"
-               + "\n".join(f"- {note}" for note in st.session_state[key("url_notes")]), icon="🔗")
+               + "\n".join(f"- {note}" for note in st.session_state[key("url_notes")]), icon=":material/link:")
 
 
 def apply_preset(name: str) -> None:
@@ -172,13 +172,13 @@ with st.expander("Upload your own task (CSV or JSONL)"):
         from mtl_core.tasks.user import add_user_task_from_bytes
 
         if upload is None:
-            st.error("file: choose a CSV or JSONL file first", icon="⚠️")
+            st.error("file: choose a CSV or JSONL file first", icon=":material/warning:")
         else:
             try:
                 with st.spinner(f"Checking {upload.name}…"):
                     card = add_user_task_from_bytes(upload.getvalue(), upload.name, upload_name, upload_kind)
             except UserError as exc:
-                st.error(str(exc), icon="⚠️")
+                st.error(str(exc), icon=":material/warning:")
             else:
                 data.clear_catalog()
                 st.session_state[key("upload_done")] = f"Added task `{card.id}`: it is now in the task picker."
@@ -282,15 +282,15 @@ if error is not None and error.field not in (
         "tasks", "weights", "soft_lambda", "layers", "sharing", "encoder", "encoder_layers", "hidden_size", "steps",
         "epochs", "seeds", "conflict_every", "max_train_examples", "synthetic_correlation", "lr", "batch_size", "task",
         None):
-    st.error(str(error), icon="⚠️")
+    st.error(str(error), icon=":material/warning:")
 if st.button("Launch", type="primary", key="newui_launch", width="stretch"):
     if error is not None:
-        st.error(f"Not launched: {error}", icon="⚠️")
+        st.error(f"Not launched: {error}", icon=":material/warning:")
     else:
         try:
             experiment_id, _ = data.backend().submit(spec)
         except UserError as exc:
-            st.error(f"Not launched: {exc}", icon="⚠️")
+            st.error(f"Not launched: {exc}", icon=":material/warning:")
         else:
             st.session_state["runs_experiment"] = experiment_id
             st.switch_page("pages/runs.py", query_params={"exp": experiment_id})

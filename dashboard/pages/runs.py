@@ -17,42 +17,25 @@ from mtl_core.errors import UserError
 
 POLL_SECONDS = 2
 LOG_CHARS = 6000
-STATUS_ICONS = {"queued": "⏳", "running": "▶️", "completed": "✅", "cancelled": "⏹️", "interrupted": "⚠️",
-                "diverged": "💥", "failed": "❌"}
+STATUS_ICONS = {"queued": ":gray[:material/schedule:]", "running": ":blue[:material/play_circle:]",
+                "completed": ":green[:material/check_circle:]", "cancelled": ":gray[:material/stop_circle:]",
+                "interrupted": ":orange[:material/warning:]", "diverged": ":red[:material/error:]",
+                "failed": ":red[:material/cancel:]"}
 
 st.title("Runs")
 experiments = data.experiments()
 if experiments.empty:
-    st.info("No runs yet: start one on **New experiment**.", icon="ℹ️")
-    st.page_link("pages/new_experiment.py", label="Go to New experiment", icon="🧪")
+    st.info("No runs yet: start one on **New experiment**.", icon=":material/info:")
+    st.page_link("pages/new_experiment.py", label="Go to New experiment", icon=":material/science:")
     st.stop()
 
-# ---- every experiment, newest first ----------------------------------------------------------------
 specs = {row.id: json.loads(row.spec_json) for row in experiments.itertuples()}
-overview = pd.DataFrame({
-    "experiment": experiments["id"],
-    "name": experiments["name"],
-    "tasks": [", ".join(specs[i].get("tasks", [])) for i in experiments["id"]],
-    "sharing": [specs[i].get("sharing") for i in experiments["id"]],
-    "created": pd.to_datetime(experiments["created_at"], unit="s", utc=True).dt.tz_convert(None),
-    "runs": experiments["runs"],
-    "completed": experiments["completed"].fillna(0).astype(int),
-    "running": experiments["running"].fillna(0).astype(int),
-    "queued": experiments["queued"].fillna(0).astype(int),
-    "stopped": experiments["stopped"].fillna(0).astype(int),
-})
-overview["done"] = overview["completed"] / overview["runs"].clip(lower=1)
-with st.expander(f"All experiments ({len(overview)}), newest first", expanded=len(overview) > 1):
-    st.dataframe(overview, hide_index=True, width="stretch", column_config={
-        "done": st.column_config.ProgressColumn("runs completed", min_value=0.0, max_value=1.0, format="percent"),
-        "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-    })
 
 # ---- which experiment: ?exp=… (a link, or Launch on New experiment), else the newest ---------------
 ids = list(experiments["id"])
 wanted = st.query_params.get("exp")
 if wanted and wanted not in ids:
-    st.warning(f"No experiment '{wanted}' in this store; showing the newest.", icon="🔗")
+    st.warning(f"No experiment '{wanted}' in this store; showing the newest.", icon=":material/link:")
 if wanted in ids and st.session_state.get("runs_url_exp") != wanted:
     st.session_state["runs_pick"] = wanted
 if st.session_state.get("runs_pick") not in ids:
@@ -64,7 +47,8 @@ st.query_params["exp"] = experiment_id
 st.session_state["runs_url_exp"] = experiment_id
 spec = specs[experiment_id]
 st.caption(f"Sharing: **{spec.get('sharing')}** · tasks: {', '.join(spec.get('tasks', []))} · "
-           f"{spec.get('steps') or str(spec.get('epochs')) + ' epochs'} steps per task · seeds "
+           f"{str(spec['steps']) + ' steps per task' if spec.get('steps') else str(spec.get('epochs')) + ' epochs'}"
+           f" · seeds "
            f"{', '.join(map(str, spec.get('seeds', [])))} · store: `{data.store_path()}`")
 
 
@@ -74,7 +58,7 @@ def act(verb: str, target: str) -> None:
         backend = data.backend()
         outcome = backend.cancel(target) if verb == "cancel" else backend.resume(target)
     except UserError as exc:
-        st.toast(str(exc), icon="⚠️")
+        st.toast(str(exc), icon=":material/warning:")
         return
     if verb == "cancel":
         st.toast(f"Cancel: {', '.join(f'{run} {result}' for run, result in outcome) or 'nothing to cancel'}")
@@ -111,7 +95,7 @@ def runs_panel(runs: list[dict], now: float) -> None:
         elif run["status"] in ("cancelled", "interrupted"):
             buttons.button("Resume", key=f"resume_{run['id']}", on_click=act, args=("resume", run["id"]))
         if run.get("error"):
-            st.error(run["error"], icon="⚠️")
+            st.error(run["error"], icon=":material/warning:")
         with st.expander(f"Logs: {run['id']}"):
             try:
                 log = data.backend().logs(run["id"])
@@ -123,7 +107,7 @@ def runs_panel(runs: list[dict], now: float) -> None:
 def curves_section(frame: pd.DataFrame, tasks: list[str], colours: dict[str, str]) -> None:
     st.subheader("Per-task curves")
     if frame.empty:
-        st.info("No metrics yet: curves appear after the first training steps.", icon="⏳")
+        st.info("No metrics yet: curves appear after the first training steps.", icon=":material/hourglass_top:")
         return
     st.plotly_chart(charts.training_curves(frame, "loss", colours), key="curve_loss")
     primary = dict.fromkeys(data.cards()[t]["metric"] for t in tasks if t in data.cards())
@@ -135,14 +119,14 @@ def conflict_section(conflict: pd.DataFrame, tasks: list[str]) -> None:
     st.subheader("Gradient conflict between tasks")
     st.caption(text.CONFLICT_EXPLANATION)
     if len(tasks) < 2:
-        st.info("One task only: gradient conflict needs two or more tasks.", icon="ℹ️")
+        st.info("One task only: gradient conflict needs two or more tasks.", icon=":material/info:")
         return
     if not spec.get("conflict_every"):
         st.info("Gradient conflict was not measured (k = 0). Set *Measure gradient conflict every k steps* on "
-                "New experiment (CLI: `--conflict-every 10`).", icon="ℹ️")
+                "New experiment (CLI: `--conflict-every 10`).", icon=":material/info:")
         return
     if conflict.empty:
-        st.info(f"No measurements yet: the first comes at step {spec['conflict_every']}.", icon="⏳")
+        st.info(f"No measurements yet: the first comes at step {spec['conflict_every']}.", icon=":material/hourglass_top:")
         return
     span = st.slider("Smoothing (EMA span, in measurements)", 1, 20, 5, key="runs_span")
     st.plotly_chart(charts.cosine_over_time(conflict, "all", span), key="conflict_cosine")
@@ -170,7 +154,28 @@ def conflict_section(conflict: pd.DataFrame, tasks: list[str]) -> None:
                           key="conflict_histogram")
 
 
+def overview_table() -> None:
+    """Every experiment, newest first, with its run counts (read fresh on every poll)."""
+    rows = data.experiments()
+    tasks = [", ".join(json.loads(spec).get("tasks", [])) for spec in rows["spec_json"]]
+    sharing = [json.loads(spec).get("sharing") for spec in rows["spec_json"]]
+    table = pd.DataFrame({
+        "experiment": rows["id"], "name": rows["name"], "tasks": tasks, "sharing": sharing,
+        "created": pd.to_datetime(rows["created_at"], unit="s", utc=True).dt.tz_convert(None),
+        "runs": rows["runs"],
+        **{status: rows[status].fillna(0).astype(int) for status in ("completed", "running", "queued", "stopped")},
+    })
+    table["done"] = table["completed"] / table["runs"].clip(lower=1)
+    with st.expander(f"All experiments ({len(table)}), newest first", expanded=len(table) > 1):
+        st.dataframe(table, hide_index=True, width="stretch", column_config={
+            "done": st.column_config.ProgressColumn("runs completed", min_value=0.0, max_value=1.0,
+                                                    format="percent"),
+            "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        })
+
+
 def run_view(poll: bool) -> None:
+    overview_table()
     runs = data.live_runs(experiment_id)
     runs_panel(runs, time.time())
     tasks = spec.get("tasks", [])
