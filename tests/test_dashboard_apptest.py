@@ -192,6 +192,38 @@ def test_upload_rejects_a_bad_file_with_its_message(store_env):
     assert any("bad.csv" in m for m in messages(at))
 
 
+def test_uploaded_task_appears_in_the_picker(store_env):
+    at = app()
+    uploader = at.get("file_uploader")[0]
+    if not hasattr(uploader, "set_value"):
+        pytest.skip("this Streamlit's AppTest cannot drive file_uploader")
+    rows = "".join(f"sentence number {i},{'yes' if i % 2 else 'no'}\n" for i in range(30))
+    uploader.set_value(("mine.csv", ("text,label\n" + rows).encode(), "text/csv"))
+    at.text_input(key="newui_upload_name").input("my_upload")
+    at.button(key="newui_upload_add").click().run()
+    no_exceptions(at)
+    assert any("Added task `my_upload`" in m for m in messages(at, "success"))
+    assert any(option.endswith("(my_upload)") for option in at.multiselect(key="new_tasks").options)
+
+
+def test_cancel_all_stops_queued_runs_and_offers_resume(store_env):
+    from mtl_core.store import Store
+
+    before = set(Store(store_env["store"]).experiments()["id"])
+    at = app(tasks="synth_1,synth_2", steps="5000", seeds="0,1")
+    at.button(key="newui_launch").click().run()
+    experiment_id = (set(Store(store_env["store"]).experiments()["id"]) - before).pop()
+    try:
+        at.button(key=f"cancel_{experiment_id}").click().run()
+        no_exceptions(at)
+        runs = wait_until_finished(store_env["store"], experiment_id, timeout=60)
+        assert {r["status"] for r in runs} == {"cancelled"}
+        at.run()
+        assert not at.button(key=f"resume_{experiment_id}").disabled
+    finally:
+        stop_background(store_env["store"])
+
+
 # ---- Runs ----------------------------------------------------------------------------------------
 def test_runs_shows_curves_and_conflict_for_a_finished_experiment(store_env):
     at = app("pages/runs.py", exp=store_env["hard"])
