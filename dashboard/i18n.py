@@ -1,0 +1,315 @@
+"""Interface text in English and 简体中文, the language switch, and `t(key, **values)`.
+
+    from dashboard.i18n import language_switch, t
+    language_switch()                      # sidebar selectbox; ?lang=zh in the URL, kept across pages
+    st.title(t("lab.title"))
+    st.write(t("lab.rel.summary_task", task="synth_1", delta=12.0))
+
+STRINGS maps a key to its text in each language; values fill `{name}` fields with str.format, so a
+template can format numbers (`{delta:+.1f}`). A key missing in one language falls back to English
+(tests check that none is missing). Any page can adopt this: call language_switch() once near the
+top and wrap its texts in t(). The chosen language is in st.session_state["lang"] (it survives
+navigation between pages) and in the URL as ?lang=zh (it survives a shared link); English is the
+default and is left out of the URL.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+DEFAULT_LANGUAGE = "en"
+SESSION_KEY = "lang"
+WIDGET_KEY = "i18n_language"
+
+STRINGS: dict[str, dict[str, str]] = {
+    # ---- shared ------------------------------------------------------------------------------
+    "language": {"en": "Language / 语言", "zh": "语言 / Language"},
+    "run": {"en": "Run", "zh": "运行"},
+    "auto_run": {"en": "Run automatically when a setting changes", "zh": "设置改变时自动运行"},
+    "running": {"en": "Training in the background: {done}/{total} runs finished", "zh": "后台训练中：已完成 {done}/{total} 个运行"},
+    "run_progress": {"en": "{label}: step {step} / {total} ({status})", "zh": "{label}：第 {step} / {total} 步（{status}）"},
+    "poll_note": {"en": "Updating every 1.5 s until every run has finished.", "zh": "每 1.5 秒刷新一次，直到所有运行结束。"},
+    "failed": {"en": "Some runs did not complete: {errors}", "zh": "部分运行未完成：{errors}"},
+    "estimate": {"en": "Estimated time: {duration} on this machine", "zh": "预计耗时：{duration}（本机）"},
+    "share_link": {"en": "Link to exactly this setup (copy it from the address bar, or this):",
+                   "zh": "本设置的链接（可从地址栏复制，或复制下面这行）："},
+    "reused": {"en": "These settings ran before ({when}); showing those runs. Press Run to train them again.",
+               "zh": "这些设置之前运行过（{when}），下面显示那次的结果。按“运行”可重新训练。"},
+    "not_run": {"en": "Not run yet with these settings: press **Run** (a few seconds).",
+                "zh": "这些设置还没有运行过：请按 **运行**（只需几秒）。"},
+    "what_to_look_for": {"en": "What to look for", "zh": "看什么"},
+    "what_happened": {"en": "What just happened", "zh": "刚才发生了什么"},
+    "formula": {"en": "The formula with your values", "zh": "代入你的数值的公式"},
+    "notes_ignored": {"en": "Some link settings were ignored: {notes}", "zh": "链接中的部分设置被忽略：{notes}"},
+    "step": {"en": "training step", "zh": "训练步数"},
+    "multi_task": {"en": "shared model (multi-task)", "zh": "共享模型（多任务）"},
+    "single_task": {"en": "separate models (single-task)", "zh": "独立模型（单任务）"},
+    "higher": {"en": "higher", "zh": "更高"},
+    "lower": {"en": "lower", "zh": "更低"},
+    "download_csv": {"en": "Download {name} (CSV)", "zh": "下载 {name}（CSV）"},
+    "status.queued": {"en": "queued", "zh": "排队中"},
+    "status.running": {"en": "running", "zh": "运行中"},
+    "status.completed": {"en": "completed", "zh": "已完成"},
+    "status.failed": {"en": "failed", "zh": "失败"},
+    "status.cancelled": {"en": "cancelled", "zh": "已取消"},
+    "status.interrupted": {"en": "interrupted", "zh": "已中断"},
+    "status.diverged": {"en": "diverged", "zh": "发散"},
+    # ---- chart vocabulary (translate_figure replaces these English fragments) -----------------
+    "chart.raw": {"en": "raw", "zh": "原始"},
+    "chart.smoothed": {"en": "smoothed", "zh": "平滑"},
+    "chart.noise_floor": {"en": "noise floor", "zh": "噪声基线"},
+    "chart.below_zero": {"en": "below 0 = conflict", "zh": "低于 0 = 冲突"},
+    "chart.cosine_axis": {"en": "gradient cosine (−1 to 1)", "zh": "梯度余弦（−1 到 1）"},
+    # ---- Teaching lab --------------------------------------------------------------------------
+    "lab.title": {"en": "Teaching lab", "zh": "教学实验室"},
+    "lab.intro": {
+        "en": "Short lessons on multi-task learning. Each one trains a few small models in the background "
+              "(seconds on a laptop CPU) and explains the result from the run's own numbers. Every setting "
+              "is in the page's link: send it, and it opens the same lesson.",
+        "zh": "多任务学习的小课程。每一课在后台训练几个小模型（笔记本 CPU 上几秒钟），并用本次运行的数字解释结果。"
+              "所有设置都在页面链接里：把链接发给别人，打开的就是同一课。"},
+    "lab.lesson": {"en": "Lesson", "zh": "课程"},
+    "lab.lesson.relatedness": {"en": "How related are these tasks?", "zh": "这些任务有多相关？"},
+    "lab.lesson.weights": {"en": "Loss weights", "zh": "损失权重"},
+    "lab.lesson.soft": {"en": "Soft sharing", "zh": "软共享"},
+    "lab.lesson.attach": {"en": "Where to attach a task", "zh": "任务接在哪一层"},
+    "lab.presets": {"en": "Presets", "zh": "预设"},
+    "lab.setting.p": {"en": "Task relatedness p (cosine of the task weight vectors)", "zh": "任务相关性 p（两个任务权重向量的余弦）"},
+    "lab.setting.steps": {"en": "Training steps", "zh": "训练步数"},
+    "lab.setting.seeds": {"en": "Seeds (more = more reliable, slower)", "zh": "随机种子数（越多越可靠，越慢）"},
+    "lab.setting.w1": {"en": "λ₁: weight of synth_1's loss", "zh": "λ₁：synth_1 损失的权重"},
+    "lab.setting.w2": {"en": "λ₂: weight of synth_2's loss", "zh": "λ₂：synth_2 损失的权重"},
+    "lab.setting.soft": {"en": "λ_soft values to compare (one run each, plus hard sharing)",
+                         "zh": "要比较的 λ_soft 取值（每个一次运行，外加硬共享）"},
+    "lab.setting.max_train": {"en": "Training sentences per task", "zh": "每个任务的训练句子数"},
+    "lab.fixed": {"en": "Fixed for this lesson: {details}", "zh": "本课固定设置：{details}"},
+    # relatedness
+    "lab.rel.look": {
+        "en": "Two synthetic regression tasks whose true weight vectors have cosine **p**. A *shared* model "
+              "(one 8-unit bottom, two heads) is trained next to *separate* single-task models on the same "
+              "budget. Move p from 1 to 0: the shared model's advantage shrinks and turns into a loss (its "
+              "solid curves rise above the dashed ones), and the gradient cosine between the tasks falls "
+              "towards the noise floor, where the tasks no longer pull the shared weights the same way.",
+        "zh": "两个合成回归任务，它们真实权重向量的余弦为 **p**。*共享*模型（一个 8 单元的底层、两个输出头）与"
+              "*独立*的单任务模型以相同预算训练。把 p 从 1 调到 0：共享模型的优势缩小并变成劣势（实线升到虚线之上），"
+              "任务之间的梯度余弦降到噪声基线附近——两个任务不再把共享权重往同一方向推。"},
+    "lab.rel.preset_same": {"en": "p = 1 (the same task)", "zh": "p = 1（同一个任务）"},
+    "lab.rel.preset_half": {"en": "p = 0.5", "zh": "p = 0.5"},
+    "lab.rel.preset_none": {"en": "p = 0 (unrelated)", "zh": "p = 0（不相关）"},
+    "lab.rel.curves_title": {"en": "Validation MSE: shared (solid) vs separate (dashed); shaded = the gap",
+                             "zh": "验证集 MSE：共享（实线）对比独立（虚线）；阴影 = 差距"},
+    "lab.rel.mse_axis": {"en": "validation MSE (lower is better)", "zh": "验证集 MSE（越低越好）"},
+    "lab.rel.cos_title": {"en": "Gradient cosine between synth_1 and synth_2 over training",
+                          "zh": "训练过程中 synth_1 与 synth_2 的梯度余弦"},
+    "lab.rel.summary_task": {
+        "en": "On {task}, the shared model's test MSE was {pct:.1f}% {direction} than the separate model's "
+              "({mtl:.3f} vs {stl:.3f}); between the validation curves the average gap was {gap:+.3f} MSE "
+              "(positive = shared better).",
+        "zh": "在 {task} 上，共享模型的测试 MSE 比独立模型{direction} {pct:.1f}%（{mtl:.3f} 对 {stl:.3f}）；"
+              "两条验证曲线之间的平均差距为 {gap:+.3f} MSE（正值 = 共享更好）。"},
+    "lab.rel.summary_head": {"en": "With p = {p:g}:", "zh": "当 p = {p:g} 时："},
+    "lab.rel.summary_cos": {
+        "en": "Mean gradient cosine between the tasks: {cos:+.2f} (noise floor {floor}; conflict, cos < 0, in "
+              "{rate:.0f}% of measured steps).",
+        "zh": "两任务的平均梯度余弦：{cos:+.2f}（噪声基线 {floor}；冲突，即 cos < 0，出现在 {rate:.0f}% 的测量步中）。"},
+    "lab.rel.summary_verdict_help": {
+        "en": "Δm = {dm:+.1f}%: sharing helped these tasks on average.",
+        "zh": "Δm = {dm:+.1f}%：平均而言，共享对这些任务有帮助。"},
+    "lab.rel.summary_verdict_hurt": {
+        "en": "Δm = {dm:+.1f}%: sharing hurt (negative transfer): the 8 shared units had to serve two "
+              "tasks that want different features.",
+        "zh": "Δm = {dm:+.1f}%：共享反而有害（负迁移）：8 个共享单元要同时服务两个需要不同特征的任务。"},
+    "lab.rel.one_seed": {"en": "One seed: rerun with 2–3 seeds before trusting a difference of a few percent.",
+                         "zh": "只有一个随机种子：差距只有百分之几时，请用 2–3 个种子重跑再下结论。"},
+    # weights
+    "lab.w.look": {
+        "en": "One shared model, loss L = λ₁L₁ + λ₂L₂. The sweep trains five static weightings (and yours) "
+              "and plots each as one point: test MSE of synth_1 across, synth_2 up; lower-left is better. "
+              "Points that no other weighting beats on both tasks form the **front**: moving along it trades "
+              "one task for the other. The grey star is the pair of separate single-task models.",
+        "zh": "一个共享模型，损失 L = λ₁L₁ + λ₂L₂。扫描训练五种固定权重（外加你的权重），每种画成一个点："
+              "横轴是 synth_1 的测试 MSE，纵轴是 synth_2 的；越靠左下越好。没有被其他权重在两个任务上同时超越的点构成"
+              "**前沿**：沿前沿移动就是用一个任务换另一个任务。灰色星号是两个独立单任务模型。"},
+    "lab.w.front_title": {"en": "Trade-off of static loss weightings (lower-left is better)",
+                          "zh": "固定损失权重的权衡（越靠左下越好）"},
+    "lab.w.x_axis": {"en": "synth_1 test MSE (lower is better)", "zh": "synth_1 测试 MSE（越低越好）"},
+    "lab.w.y_axis": {"en": "synth_2 test MSE (lower is better)", "zh": "synth_2 测试 MSE（越低越好）"},
+    "lab.w.point": {"en": "λ = ({w1:g}, {w2:g})", "zh": "λ = ({w1:g}, {w2:g})"},
+    "lab.w.yours": {"en": "your weighting", "zh": "你的权重"},
+    "lab.w.front": {"en": "front", "zh": "前沿"},
+    "lab.w.weightings": {"en": "static weightings", "zh": "固定权重"},
+    "lab.w.baseline": {"en": "separate models", "zh": "独立模型"},
+    "lab.w.summary_yours": {
+        "en": "Your weighting λ = ({w1:g}, {w2:g}): synth_1 MSE {x:.3f}, synth_2 MSE {y:.3f}.",
+        "zh": "你的权重 λ = ({w1:g}, {w2:g})：synth_1 MSE {x:.3f}，synth_2 MSE {y:.3f}。"},
+    "lab.w.summary_best": {
+        "en": "Best synth_1 came from λ = ({a1:g}, {a2:g}) ({ax:.3f}), best synth_2 from λ = ({b1:g}, {b2:g}) "
+              "({by:.3f}). {front} of {n} weightings are on the front.",
+        "zh": "synth_1 最好的结果来自 λ = ({a1:g}, {a2:g})（{ax:.3f}），synth_2 最好的来自 λ = ({b1:g}, {b2:g})"
+              "（{by:.3f}）。{n} 种权重中有 {front} 种在前沿上。"},
+    "lab.w.summary_baseline": {
+        "en": "Separate models: synth_1 {x:.3f}, synth_2 {y:.3f}.",
+        "zh": "独立模型：synth_1 {x:.3f}，synth_2 {y:.3f}。"},
+    "lab.w.zero": {"en": "Both weights are 0: nothing would be trained. Raise one of them.",
+                   "zh": "两个权重都是 0：什么也不会训练。请调高其中一个。"},
+    # soft
+    "lab.soft.look": {
+        "en": "Each task gets its own encoder θ_t; a penalty λ_soft Σ‖θ_t − θ_s‖² pulls them towards their "
+              "mean θ_s. λ_soft = 0 is independent training, a large λ_soft approaches hard sharing (also "
+              "run, for reference). Watch the distance ‖θ_t − θ_s‖ over training: the larger λ_soft, the "
+              "closer the encoders stay.",
+        "zh": "每个任务有自己的编码器 θ_t；惩罚项 λ_soft Σ‖θ_t − θ_s‖² 把它们拉向平均值 θ_s。λ_soft = 0 即独立训练，"
+              "λ_soft 很大时接近硬共享（也一并运行作对照）。观察训练中的距离 ‖θ_t − θ_s‖：λ_soft 越大，编码器彼此越接近。"},
+    "lab.soft.distance_title": {"en": "Distance of the task encoders from their mean, ‖θ_t − θ_s‖ (mean over tasks)",
+                                "zh": "任务编码器与其平均值的距离 ‖θ_t − θ_s‖（任务平均）"},
+    "lab.soft.distance_axis": {"en": "‖θ_t − θ_s‖ (L2 distance)", "zh": "‖θ_t − θ_s‖（L2 距离）"},
+    "lab.soft.results_title": {"en": "Test MSE per task for each λ_soft (lower is better)",
+                               "zh": "各 λ_soft 下每个任务的测试 MSE（越低越好）"},
+    "lab.soft.results_axis": {"en": "test MSE (lower is better)", "zh": "测试 MSE（越低越好）"},
+    "lab.soft.hard": {"en": "hard sharing", "zh": "硬共享"},
+    "lab.soft.summary_distance": {
+        "en": "At the end of training the encoders were {d0:.3f} apart from their mean with λ_soft = {l0} and "
+              "{d1:.3f} with λ_soft = {l1} ({ratio:.0f}× closer).",
+        "zh": "训练结束时，λ_soft = {l0} 的编码器与平均值相距 {d0:.3f}，λ_soft = {l1} 时为 {d1:.3f}（近了 {ratio:.0f} 倍）。"},
+    "lab.soft.summary_best": {
+        "en": "Lowest mean test MSE: {best} ({value:.3f}); hard sharing: {hard:.3f}; λ_soft = {l0}: {v0:.3f}.",
+        "zh": "平均测试 MSE 最低的是 {best}（{value:.3f}）；硬共享：{hard:.3f}；λ_soft = {l0}：{v0:.3f}。"},
+    # attach
+    "lab.att.look": {
+        "en": "ATIS flight requests: slot filling (a word-level task) and intent (a sentence-level task) "
+              "share a 2-layer BiLSTM. Hierarchical sharing lets each task's head read a different layer. "
+              "The usual advice (Søgaard & Goldberg 2016) puts low-level tasks low and high-level tasks high. "
+              "Both placements are trained on the same small budget; compare their test scores.",
+        "zh": "ATIS 航班查询：槽位填充（词级任务）和意图识别（句级任务）共享一个 2 层 BiLSTM。层次共享让每个任务的输出头"
+              "读取不同的层。常见建议（Søgaard & Goldberg 2016）是低层任务接在低层、高层任务接在高层。两种接法用相同的小预算训练；"
+              "比较它们的测试成绩。"},
+    "lab.att.slots_low": {"en": "slots at layer 1, intent at layer 2", "zh": "槽位接第 1 层，意图接第 2 层"},
+    "lab.att.slots_high": {"en": "slots at layer 2, intent at layer 1", "zh": "槽位接第 2 层，意图接第 1 层"},
+    "lab.att.results_title": {"en": "Test score of each task for each placement (higher is better)",
+                              "zh": "每种接法下各任务的测试成绩（越高越好）"},
+    "lab.att.score_axis": {"en": "test score (0–1, higher is better)", "zh": "测试成绩（0–1，越高越好）"},
+    "lab.att.metric.atis_slots": {"en": "atis_slots: span F1", "zh": "atis_slots：片段 F1"},
+    "lab.att.metric.atis_intent": {"en": "atis_intent: accuracy", "zh": "atis_intent：准确率"},
+    "lab.att.summary_line": {
+        "en": "{placement}: slot span F1 {slots:.3f}, intent accuracy {intent:.3f}.",
+        "zh": "{placement}：槽位片段 F1 {slots:.3f}，意图准确率 {intent:.3f}。"},
+    "lab.att.summary_diff": {
+        "en": "Putting slots low instead of high changed slot F1 by {slots:+.3f} and intent accuracy by {intent:+.3f} "
+              "(one seed, {steps} steps: differences under ~0.02 are within noise).",
+        "zh": "把槽位从高层换到低层，槽位 F1 变化 {slots:+.3f}，意图准确率变化 {intent:+.3f}"
+              "（单个种子、{steps} 步：小于约 0.02 的差异属于噪声范围）。"},
+    # ---- Relatedness map ------------------------------------------------------------------------
+    "map.title": {"en": "Relatedness map", "zh": "任务相关性图"},
+    "map.intro": {
+        "en": "Which tasks help which? The map trains every task alone and every pair together, then shows the "
+              "measured transfer gain next to cheaper proxies (lookahead affinity, gradient cosine, conflict "
+              "rate, CKA) and suggests task groups.",
+        "zh": "哪些任务能互相帮助？相关性图单独训练每个任务，并两两一起训练，然后把实测的迁移增益与更便宜的代理指标"
+              "（前瞻亲和度、梯度余弦、冲突率、CKA）并排展示，并给出任务分组建议。"},
+    "map.new": {"en": "New map", "zh": "新建相关性图"},
+    "map.tasks": {"en": "Tasks (2–8)", "zh": "任务（2–8 个）"},
+    "map.steps": {"en": "Training steps per run", "zh": "每次运行的训练步数"},
+    "map.seeds": {"en": "Seeds (comma-separated)", "zh": "随机种子（逗号分隔）"},
+    "map.encoder": {"en": "Encoder", "zh": "编码器"},
+    "map.max_train": {"en": "Training examples per task (0 = all)", "zh": "每个任务的训练样本数（0 = 全部）"},
+    "map.cheap": {"en": "Cheap mode: proxies from one all-task run (no pairwise runs)",
+                  "zh": "省时模式：只用一次全任务运行得到代理指标（不做两两运行）"},
+    "map.max_groups": {"en": "At most B groups", "zh": "最多分成 B 组"},
+    "map.launch": {"en": "Launch map", "zh": "开始计算相关性图"},
+    "map.pick_tasks": {"en": "Choose 2 to 8 tasks.", "zh": "请选择 2 到 8 个任务。"},
+    "map.estimate": {"en": "{runs} runs, estimated {duration} on this machine.", "zh": "共 {runs} 个运行，本机预计 {duration}。"},
+    "map.pick": {"en": "Map experiment", "zh": "相关性图实验"},
+    "map.none": {"en": "No relatedness maps in this store yet: launch one above.", "zh": "当前存储中还没有相关性图：请在上方新建。"},
+    "map.unknown_exp": {"en": "No map experiment '{id}' in this store; showing the newest.",
+                        "zh": "存储中没有相关性图实验“{id}”，显示最新的一个。"},
+    "map.progress": {"en": "{completed}/{total} runs completed", "zh": "已完成 {completed}/{total} 个运行"},
+    "map.cheap_warning": {
+        "en": "Cheap mode: no pairwise runs were trained, so there is no measured transfer gain. Every matrix "
+              "below is a **proxy** of relatedness, read from one run with all tasks.",
+        "zh": "省时模式：没有进行两两训练，因此没有实测的迁移增益。下面的所有矩阵都只是相关性的**代理指标**，来自一次包含全部任务的运行。"},
+    "map.helper_axis": {"en": "helper task i", "zh": "辅助任务 i"},
+    "map.target_axis": {"en": "target task j", "zh": "目标任务 j"},
+    "map.matrix.transfer_gain": {"en": "Transfer gain G(i→j), % (positive = helper i improves target j)",
+                                 "zh": "迁移增益 G(i→j)，%（正值 = 辅助任务 i 提升目标任务 j）"},
+    "map.matrix.affinity": {"en": "Lookahead affinity Z(i→j), % (positive = a step on i lowers j's loss)",
+                            "zh": "前瞻亲和度 Z(i→j)，%（正值 = 在 i 上走一步会降低 j 的损失）"},
+    "map.matrix.mean_cos": {"en": "Mean gradient cosine, % (negative = conflict)", "zh": "平均梯度余弦，%（负值 = 冲突）"},
+    "map.matrix.conflict_rate": {"en": "Conflict rate: share of measurements with cos < 0, %",
+                                 "zh": "冲突率：cos < 0 的测量占比，%"},
+    "map.matrix.cka": {"en": "Linear CKA of the task representations, % (100 = same representation)",
+                       "zh": "任务表示的线性 CKA，%（100 = 表示相同）"},
+    "map.colorbar": {"en": "%", "zh": "%"},
+    "map.proxies": {"en": "Do the proxies agree with the measured gain?", "zh": "代理指标与实测增益一致吗？"},
+    "map.proxies_explain": {
+        "en": "Spearman rank correlation between each proxy and the measured transfer gain over all task pairs "
+              "(1 = same order, 0 = unrelated, −1 = reversed). Proxies often correlate poorly with real gains "
+              "(Azorin et al. 2023): trust the measured gain, use proxies to decide what to measure.",
+        "zh": "各代理指标与实测迁移增益在所有任务对上的 Spearman 秩相关（1 = 顺序相同，0 = 无关，−1 = 完全相反）。"
+              "代理指标与真实增益往往相关性不高（Azorin 等，2023）：请以实测增益为准，代理指标只用来决定先测什么。"},
+    "map.proxy.affinity": {"en": "lookahead affinity", "zh": "前瞻亲和度"},
+    "map.proxy.mean_cos": {"en": "mean gradient cosine", "zh": "平均梯度余弦"},
+    "map.proxy.cka": {"en": "CKA", "zh": "CKA"},
+    "map.proxy_value": {"en": "{proxy}: ρ = {rho:+.2f}", "zh": "{proxy}：ρ = {rho:+.2f}"},
+    "map.proxy_missing": {"en": "{proxy}: not available", "zh": "{proxy}：无数据"},
+    "map.dendrogram_title": {"en": "Tasks clustered by lookahead affinity", "zh": "按前瞻亲和度聚类的任务"},
+    "map.dendrogram_axis": {"en": "merge distance (lower = more affine)", "zh": "合并距离（越低越亲和）"},
+    "map.groups": {"en": "Best split into at most {b} groups", "zh": "最多 {b} 组时的最佳分组"},
+    "map.group": {"en": "Group {n}: {tasks}", "zh": "第 {n} 组：{tasks}"},
+    "map.test_grouping": {"en": "Test this grouping", "zh": "检验这个分组"},
+    "map.grouping_running": {"en": "Training the grouping check: {done}/{total} runs finished",
+                             "zh": "正在训练分组检验：已完成 {done}/{total} 个运行"},
+    "map.grouping_result": {"en": "Grouping check", "zh": "分组检验结果"},
+    "map.downloads": {"en": "Download the matrices", "zh": "下载矩阵"},
+    "map.cli": {"en": "Reproduce this map from the command line:", "zh": "在命令行中复现此相关性图："},
+    "map.notes": {"en": "Notes", "zh": "说明"},
+    "map.not_ready": {"en": "Matrices appear as runs complete.", "zh": "运行完成后矩阵会陆续出现。"},
+    "map.relmap_missing": {"en": "The relatedness-map engine (mtl_core.relmap) is not available in this installation.",
+                           "zh": "当前安装中没有相关性图引擎（mtl_core.relmap）。"},
+}
+
+
+def translate(key: str, lang: str = DEFAULT_LANGUAGE, **values: Any) -> str:
+    """The text of `key` in `lang` (English when that language lacks it), with `values` filled in."""
+    entry = STRINGS[key]
+    text = entry.get(lang) or entry[DEFAULT_LANGUAGE]
+    return text.format(**values) if values else text
+
+
+def current_language() -> str:
+    """The page's language: ?lang= from a link when it names one, else the session's choice, else English."""
+    import streamlit as st
+
+    wanted = st.query_params.get("lang")
+    if wanted in LANGUAGES and st.session_state.get("_i18n_url") != wanted:
+        st.session_state[SESSION_KEY] = wanted  # a link just asked for it
+    st.session_state["_i18n_url"] = wanted
+    lang = st.session_state.get(SESSION_KEY, DEFAULT_LANGUAGE)
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def t(key: str, **values: Any) -> str:
+    """translate() in the current page's language."""
+    return translate(key, current_language(), **values)
+
+
+def _switched() -> None:
+    import streamlit as st
+
+    st.session_state[SESSION_KEY] = st.session_state[WIDGET_KEY]
+
+
+def language_switch() -> str:
+    """The sidebar language selectbox; keeps ?lang= in the URL (absent for English). Returns the language."""
+    import streamlit as st
+
+    lang = current_language()
+    st.session_state[WIDGET_KEY] = lang  # the widget follows a link or another page's choice
+    st.sidebar.selectbox(translate("language", lang), list(LANGUAGES), key=WIDGET_KEY, format_func=LANGUAGES.get,
+                         on_change=_switched)
+    lang = st.session_state[SESSION_KEY] = st.session_state[WIDGET_KEY]
+    if lang == DEFAULT_LANGUAGE:
+        st.query_params.pop("lang", None)
+    else:
+        st.query_params["lang"] = lang
+    st.session_state["_i18n_url"] = st.query_params.get("lang")
+    return lang
