@@ -78,11 +78,16 @@ def loss_formula(sharing: str, tasks: list[str], weights: dict[str, float], soft
         else:
             args = r"\theta_s, \theta_{" + latex_name(task) + "}"
         terms.append(weight + r" \cdot \mathcal{L}_{" + latex_name(task) + "}(" + args + ")")
-    formula = r"\mathcal{L} = " + " + ".join(terms)
+    # A few terms per line, so that the formula fits the page (KaTeX does not wrap).
+    per_line = 3 if sharing == "hard" else 2
+    lines = [" + ".join(terms[i:i + per_line]) for i in range(0, len(terms), per_line)]
     if sharing == "soft":
-        formula += (r" + " + _number(soft_lambda) + r" \sum_t \lVert \theta_t - \theta_s \rVert^2,"
-                    r"\quad \theta_s = \frac{1}{T} \sum_t \theta_t")
-    return formula
+        lines.append(_number(soft_lambda) + r" \sum_t \lVert \theta_t - \theta_s \rVert^2")
+    body = r"\\ &\quad + ".join(lines)
+    formula = r"\begin{aligned} \mathcal{L} &= " + body
+    if sharing == "soft":
+        formula += r",\qquad \theta_s = \frac{1}{T} \sum_t \theta_t"
+    return formula + r" \end{aligned}"
 
 
 def _node(name: str) -> str:
