@@ -102,7 +102,10 @@ class ExperimentSpec:
             raise UserError(f"tasks: {', '.join(duplicates)} listed twice", field="tasks")
         if len(spec.tasks) > MAX_TASKS:
             raise UserError(f"tasks: at most {MAX_TASKS} tasks in one run, got {len(spec.tasks)}", field="tasks")
-        cards = {t: get_task(t).card for t in spec.tasks}  # UnknownTaskError names the task
+        try:
+            cards = {t: get_task(t).card for t in spec.tasks}
+        except UserError as exc:  # an unknown task: the message names it and lists the valid ids
+            raise UserError(str(exc), field="tasks") from None
 
         _choice("sharing", spec.sharing, SHARING_MODES)
         _choice("optimizer", spec.optimizer, OPTIMIZERS)
@@ -165,7 +168,7 @@ class ExperimentSpec:
             spec.epochs = _number("epochs", spec.epochs, minimum=0.0, exclusive_minimum=True, maximum=1000.0)
 
         if isinstance(spec.seeds, (int, str)):
-            spec.seeds = [int(s) for s in str(spec.seeds).split(",") if s.strip()]
+            spec.seeds = [s.strip() for s in str(spec.seeds).split(",") if s.strip()]
         if not spec.seeds:
             raise UserError("seeds: give at least one seed, e.g. 0 or 0,1,2", field="seeds")
         spec.seeds = [_integer("seeds", s, 0, 2**31 - 1) for s in spec.seeds]

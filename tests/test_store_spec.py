@@ -84,3 +84,13 @@ def test_every_invalid_field_is_named_with_its_value(field, value, message):
     with pytest.raises(UserError, match=message) as error:
         ExperimentSpec.from_dict({"tasks": ["synth_1", "synth_2"], field: value})
     assert error.value.field == field
+
+
+def test_seeds_given_as_text_are_parsed_or_named():
+    assert ExperimentSpec(tasks=["synth_1"], seeds="0, 1,2").validated().seeds == [0, 1, 2]
+    with pytest.raises(UserError, match="seeds: expected a whole number, got 'a'") as error:
+        ExperimentSpec(tasks=["synth_1"], seeds="0,a").validated()
+    assert error.value.field == "seeds"
+    with pytest.raises(UserError, match="unknown task 'nope'") as error:
+        ExperimentSpec(tasks=["nope"]).validated()
+    assert error.value.field == "tasks"
