@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pandas is imported where a query needs it: submitting a run
     import pandas as pd
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RUN_STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "diverged", "failed")
 FINISHED_STATUSES = ("completed", "cancelled", "interrupted", "diverged", "failed")
 RESUMABLE_STATUSES = ("cancelled", "interrupted")
@@ -117,6 +117,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, name)
     );
     """,
+    # 3: options of an experiment beyond its spec (a map's include_all/cheap/max_groups, a grouping check's arms)
+    """
+    ALTER TABLE experiments ADD COLUMN options_json TEXT;
+    """,
 ]
 
 
@@ -207,6 +211,17 @@ class Store:
     def experiment(self, experiment_id: str) -> dict[str, Any] | None:
         row = self.connection.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
         return dict(row) if row else None
+
+    def set_experiment_options(self, experiment_id: str, options: dict[str, Any]) -> None:
+        """Record how an experiment was built (e.g. a map's options), as JSON next to its spec."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE experiments SET options_json = ? WHERE id = ?",
+                         (json.dumps(options, sort_keys=True), experiment_id))
+
+    def experiment_options(self, experiment_id: str) -> dict[str, Any]:
+        """The options recorded with set_experiment_options ({} when none)."""
+        row = self.connection.execute("SELECT options_json FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
 
     def experiments(self, limit: int | None = None) -> "pd.DataFrame":
         """Every experiment, newest first, with run counts per status."""
