@@ -137,13 +137,19 @@ def weighting_front(points: pd.DataFrame, *, title: str, x_title: str, y_title: 
     return _layout(fig, title, height=480)
 
 
-def series_over_steps(frame: pd.DataFrame, *, series: str, title: str, x_title: str, y_title: str) -> go.Figure:
-    """One line per value of column `series` (e.g. λ_soft), y = mean `value` over the other rows at each step."""
+def series_over_steps(frame: pd.DataFrame, *, series: str, title: str, x_title: str, y_title: str,
+                      order: Sequence[str] | None = None) -> go.Figure:
+    """One line per value of column `series` (e.g. λ_soft), y = mean `value` over the other rows at each step.
+
+    Lines (and legend entries) follow `order` when given, else their first appearance in `frame`.
+    """
     if frame.empty:
         return empty_figure(title)
     mean = frame.groupby([series, "step"], as_index=False, sort=False)["value"].mean()
+    names = [name for name in (order or mean[series].unique()) if name in set(mean[series])]
     fig = go.Figure()
-    for i, (name, part) in enumerate(mean.groupby(series, sort=False)):
+    for i, name in enumerate(names):
+        part = mean[mean[series] == name]
         fig.add_trace(go.Scatter(x=part["step"], y=part["value"], mode="lines", name=str(name),
                                  line=dict(color=TASK_PALETTE[i % len(TASK_PALETTE)], width=2.5)))
     fig.update_xaxes(title_text=x_title)

@@ -259,6 +259,18 @@ STRINGS: dict[str, dict[str, str]] = {
     "map.grouping_running": {"en": "Training the grouping check: {done}/{total} runs finished",
                              "zh": "正在训练分组检验：已完成 {done}/{total} 个运行"},
     "map.grouping_result": {"en": "Grouping check", "zh": "分组检验结果"},
+    "map.check.task": {"en": "task", "zh": "任务"},
+    "map.check.metric": {"en": "test metric", "zh": "测试指标"},
+    "map.arm.suggested": {"en": "suggested groups", "zh": "建议分组"},
+    "map.arm.together": {"en": "all together", "zh": "全部一起"},
+    "map.arm.separate": {"en": "all separate", "zh": "全部分开"},
+    "map.check.arm_line": {"en": "{arm} ({groups}): mean Δ {delta}% against all separate",
+                           "zh": "{arm}（{groups}）：相对“全部分开”的平均 Δ 为 {delta}%"},
+    "map.check.best": {"en": "Best arm on these runs: **{arm}**.", "zh": "这些运行中表现最好的方案：**{arm}**。"},
+    "map.check.convention": {
+        "en": "Δ % = each task's test metric against its single-task run, seeds paired; positive = better than "
+              "training it alone.",
+        "zh": "Δ % = 每个任务的测试指标相对其单任务运行的变化（种子配对）；正值 = 比单独训练更好。"},
     "map.downloads": {"en": "Download the matrices", "zh": "下载矩阵"},
     "map.cli": {"en": "Reproduce this map from the command line:", "zh": "在命令行中复现此相关性图："},
     "map.notes": {"en": "Notes", "zh": "说明"},

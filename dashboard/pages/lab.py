@@ -278,7 +278,8 @@ def soft_results(runs: list[dict], finished: bool) -> None:
     labels = dict(zip(outcomes["run_id"], outcomes["label"]))
     distances = metrics[metrics["name"] == "soft_distance"].assign(setting=lambda f: f["run_id"].map(labels))
     st.plotly_chart(rc.series_over_steps(distances, series="setting", title=t("lab.soft.distance_title"),
-                                         x_title=t("step"), y_title=t("lab.soft.distance_axis")),
+                                         x_title=t("step"), y_title=t("lab.soft.distance_axis"),
+                                         order=list(outcomes.sort_values("soft_lambda")["label"])),
                     key="lab_soft_distance")
     table = outcomes.set_index("label")[list(lessons.SYNTH)]
     st.plotly_chart(rc.grouped_bars(table, title=t("lab.soft.results_title"), y_title=t("lab.soft.results_axis")),
