@@ -73,9 +73,9 @@ def _launch(args) -> int:
 
     spec = spec_from_args(args)
     max_groups = DEFAULT_MAX_GROUPS if args.max_groups is None else args.max_groups
+    estimate = estimate_map_seconds(spec, args.include_all, args.cheap)  # also checks the map's input
     store = open_store(args)
     backend = get_backend(args.backend, store)
-    estimate = estimate_map_seconds(spec, args.include_all, args.cheap)
     experiment_id, run_ids = submit_map(backend, spec, include_all=args.include_all, cheap=args.cheap,
                                         max_groups=max_groups)
     print(f"map {experiment_id}: {len(run_ids)} run(s) queued on the {backend.name} backend, about "
