@@ -51,10 +51,12 @@ SIGN_CONVENTION = ("transfer gain G_{i→j} in %: positive = training j together
 
 # ---- the cost model (estimate_map_seconds) ------------------------------------------------------
 # Seconds per task per optimiser step with one CPU thread, batch 32, default sizes; measured on this
-# project's 2-core machine with the CLI (mlp: synth tasks, hidden 16-128; bilstm / minilm: DESIGN.md;
-# transformer: about the BiLSTM's). A GPU is faster, so on CUDA these are upper bounds.
+# project's 2-core machine with the CLI (mlp: synth tasks at hidden 16, 200 steps in 0.4-0.8 s; bilstm /
+# minilm: DESIGN.md; transformer: taken as the BiLSTM's). A GPU is faster: on CUDA these are upper bounds.
 SECONDS_PER_TASK_STEP = {"mlp": 0.002, "bilstm": 0.03, "transformer": 0.03, "minilm": 0.47, "minilm-frozen": 0.08}
-STARTUP_SECONDS = 4.0  # a worker process: python + torch import, data loading, evaluation at the end
+# A worker process before its first step and after its last: python + torch import (4-6 s), data and
+# model (2-3 s), final evaluation; measured 6-10 s per run on the shared 2-core machine under load.
+STARTUP_SECONDS = 6.0
 ASSUMED_TRAIN_EXAMPLES = 5000  # for an epoch budget, when the data is not loaded to count it
 
 
@@ -130,8 +132,9 @@ def estimate_map_seconds(spec: ExperimentSpec, include_all: bool = True, cheap: 
                          workers: int | None = None) -> float:
     """Rough wall-clock seconds of a map before it is launched (the page shows it next to the button).
 
-    Σ over runs of (STARTUP_SECONDS + steps × tasks in the run × SECONDS_PER_TASK_STEP[encoder] ×
-    measuring overhead), divided by the parallel workers (the local scheduler's slots unless given).
+    Each run takes STARTUP_SECONDS + steps × tasks in the run × SECONDS_PER_TASK_STEP[encoder] ×
+    measuring overhead; runs start in queue order on the first free of `workers` slots (the local
+    scheduler's slots unless given), so with many runs this is about Σ runs / workers.
     Measuring overhead: a conflict step costs about twice a plain one (T backward passes), an affinity
     step adds T² forward passes (about T/2 plain steps): 1 + 1/conflict_every + (T/2)/affinity_every.
     An epoch budget assumes ASSUMED_TRAIN_EXAMPLES training examples (or max_train_examples).
@@ -145,7 +148,7 @@ def estimate_map_seconds(spec: ExperimentSpec, include_all: bool = True, cheap: 
     else:
         examples = min(shared.max_train_examples or ASSUMED_TRAIN_EXAMPLES, ASSUMED_TRAIN_EXAMPLES)
         steps = math.ceil(shared.epochs * examples / shared.batch_size)
-    total = 0.0
+    durations = []
     for run in run_specs:
         count = len(run.tasks)
         overhead = 1.0
@@ -153,12 +156,16 @@ def estimate_map_seconds(spec: ExperimentSpec, include_all: bool = True, cheap: 
             overhead += 1.0 / shared.conflict_every
             if affinity_possible(shared):
                 overhead += (count / 2) / shared.affinity_every
-        total += STARTUP_SECONDS + steps * count * per_task_step * overhead
+        durations.append(STARTUP_SECONDS + steps * count * per_task_step * overhead)
     if workers is None:
         from mtl_core.jobs.scheduler import resource_plan
 
         workers = resource_plan().slots
-    return total / max(1, min(int(workers), len(run_specs)))
+    # the queue's order on `workers` slots: each run starts on the first slot that frees up
+    free_at = [0.0] * max(1, int(workers))
+    for duration in durations:
+        free_at[free_at.index(min(free_at))] += duration
+    return max(free_at)
 
 
 # ---- reading a map back -------------------------------------------------------------------------
@@ -485,6 +492,11 @@ def grouping_check_result(store: Store, experiment_id: str) -> dict[str, Any]:
         out_arms[arm] = {"groups": arms[arm], "per_task": per_task,
                          "mean_delta_pct": float(np.mean(known)) if len(known) == len(spec.tasks) else None}
     ranked = [a for a in ARMS if out_arms[a]["mean_delta_pct"] is not None]
+    shared = [t for t in spec.tasks if sum(t in g for g in arms["suggested"]) > 1]
+    notes = [f"{', '.join(shared)} sit(s) in several suggested groups; the suggested arm counts the mean of "
+             "those groups' runs."] if shared else []
+    if len(spec.seeds) < 3:
+        notes.append(f"{len(spec.seeds)} seed(s): use 3 or more before trusting a difference between arms.")
     return {
         "experiment_id": experiment_id,
         "tasks": list(spec.tasks),
@@ -495,4 +507,5 @@ def grouping_check_result(store: Store, experiment_id: str) -> dict[str, Any]:
         "best_arm": max(ranked, key=lambda a: out_arms[a]["mean_delta_pct"]) if len(ranked) == len(ARMS) else None,
         "sign_convention": f"Δ% against all-separate; {DELTA_CONVENTION}",
         "progress": _progress(runs),
+        "notes": notes,
     }

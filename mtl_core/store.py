@@ -117,7 +117,8 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, name)
     );
     """,
-    # 3: options of an experiment beyond its spec (a map's include_all/cheap/max_groups, a grouping check's arms)
+    # 3: options of an experiment beyond its spec (a map's include_all/cheap/max_groups, a grouping check's
+    #    arms); experiments.kind may now also be 'grouping' (mtl_core/relmap.py)
     """
     ALTER TABLE experiments ADD COLUMN options_json TEXT;
     """,

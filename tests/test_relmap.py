@@ -94,7 +94,8 @@ def test_submit_map_stores_kind_and_options(tmp_path):
 def test_estimate_counts_runs_steps_and_workers():
     spec = spec3(steps=100)
     one_worker = estimate_map_seconds(spec, True, False, workers=1)
-    assert estimate_map_seconds(spec, True, False, workers=2) == pytest.approx(one_worker / 2)
+    assert one_worker / 2 <= estimate_map_seconds(spec, True, False, workers=2) < one_worker * 0.6  # 7 runs, 2 slots
+    assert estimate_map_seconds(spec, True, False, workers=7) < one_worker / 6  # all at once: the longest run
     assert estimate_map_seconds(spec, True, True, workers=1) < one_worker / 3  # one run instead of seven
     assert estimate_map_seconds(spec3(steps=1000), True, False, workers=1) > one_worker
     assert estimate_map_seconds(spec, False, False, workers=1) < one_worker  # no all-task run

@@ -8,8 +8,10 @@
 
 Launching submits the map's runs to the background backend (--backend local|ray) and waits for them,
 printing progress on standard error; --no-wait returns at once with the experiment id. With --json
-the last line of standard output is one JSON object (the `relatedness_map` dict plus experiment_id;
-for `check`, the `grouping_check_result` dict). Every mistake is one line on stderr and exit code 2.
+the last line of standard output is one JSON object (the `relatedness_map` dict, which holds
+experiment_id; for `check` / `check-show`, the `grouping_check_result` dict). Exit code 0 when every
+run completed, 1 when some failed (the map is printed from the others); every mistake is one line on
+stderr and exit code 2.
 """
 from __future__ import annotations
 
@@ -231,4 +233,6 @@ def _check_show(args, experiment_id: str) -> int:
         print(f"  {task} ({metric}): " + ", ".join(cells))
     if result["best_arm"]:
         print(f"best arm by mean Δ: {result['best_arm']}")
+    for note in result["notes"]:
+        print(f"note: {note}")
     return status
