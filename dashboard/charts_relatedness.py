@@ -25,16 +25,20 @@ def _matrix(values: Sequence[Sequence[float | None]]) -> np.ndarray:
 
 
 def relatedness_heatmap(matrix: Sequence[Sequence[float | None]], tasks: Sequence[str], *, title: str,
-                        x_title: str, y_title: str, colorbar_title: str = "%", decimals: int = 1) -> go.Figure:
+                        x_title: str, y_title: str, colorbar_title: str = "%", decimals: int | None = None
+                        ) -> go.Figure:
     """A T × T matrix (rows: helper task i, columns: target task j) with its values written in the cells.
 
     The scale is diverging and centred on 0 (red below, blue above), symmetric around the largest
     |value|; a missing value (None / nan, e.g. the diagonal of a pairwise matrix) is an empty cell "—".
-    z is exactly the input (no rescaling: convert to % before calling).
+    z is exactly the input (no rescaling: convert to % before calling). `decimals` None: enough for
+    two significant digits of the largest |value| (0.02 % of affinity must not print as +0.0).
     """
     z = _matrix(matrix)
     finite = np.abs(z[np.isfinite(z)])
     bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    if decimals is None:
+        decimals = int(min(4, max(0, 1 - np.floor(np.log10(bound)))))
     text = [["—" if not np.isfinite(v) else f"{v:+.{decimals}f}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
         z=[[None if not np.isfinite(v) else float(v) for v in row] for row in z], x=list(tasks), y=list(tasks),

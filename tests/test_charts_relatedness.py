@@ -20,9 +20,9 @@ TASKS = ["atis_intent", "atis_slots", "wnut_ner"]
 GAIN = [[None, 4.25, -3.5], [1.0, None, 0.0], [-12.75, 2.5, None]]
 
 
-def heatmap(matrix=GAIN, **kwargs):
+def heatmap(matrix=GAIN, decimals=1):
     return rc.relatedness_heatmap(matrix, TASKS, title="Transfer gain, %", x_title="target task j",
-                                  y_title="helper task i", **kwargs)
+                                  y_title="helper task i", decimals=decimals)
 
 
 def test_heatmap_z_is_the_input_with_missing_cells_empty():
@@ -36,6 +36,12 @@ def test_heatmap_writes_each_value_in_its_cell_with_its_sign():
     assert trace.texttemplate == "%{text}"
     assert [list(row) for row in trace.text] == [["—", "+4.2", "-3.5"], ["+1.0", "—", "+0.0"],
                                                  ["-12.8", "+2.5", "—"]]
+
+
+def test_heatmap_shows_small_values_with_enough_decimals():
+    tiny = [[None, 0.021, -0.004], [0.0, None, 0.01], [0.02, 0.003, None]]
+    assert heatmap(tiny, decimals=None).data[0].text[0][1] == "+0.021"
+    assert heatmap([[None, 92.4], [86.0, None]] + [[1, 2]], decimals=None).data[0].text[0][1] == "+92"
 
 
 def test_heatmap_scale_is_diverging_and_centred_on_zero():

@@ -178,17 +178,17 @@ def test_a_completed_map_shows_every_matrix_with_its_numbers(map_store):
     no_exceptions(at)
     assert at.query_params["exp"] == map_store["id"]
     charts = {title(f): f for f in figures(at)}
-    gain = charts["Transfer gain G(i→j), % (positive = helper i improves target j)"]
+    gain = charts["Transfer gain G(i→j), %<br><sup>positive = helper i improves target j</sup>"]
     assert gain["data"][0]["z"] == map_store["map"]["transfer_gain"]  # already in %, drawn as stored
     assert gain["data"][0]["zmid"] == 0
     assert gain["layout"]["yaxis"]["title"]["text"] == "helper task i"
     assert gain["layout"]["xaxis"]["title"]["text"] == "target task j"
-    affinity = charts["Lookahead affinity Z(i→j), % (positive = a step on i lowers j's loss)"]
+    affinity = charts["Lookahead affinity Z(i→j), %<br><sup>positive = a step on i lowers j's loss</sup>"]
     stored = map_store["map"]["affinity"]
     assert affinity["data"][0]["z"][0][1] == pytest.approx(stored[0][1] * 100)  # a fraction, shown in %
-    for name in ("Mean gradient cosine, % (negative = conflict)", "Tasks clustered by lookahead affinity",
-                 "Conflict rate: share of measurements with cos < 0, %",
-                 "Linear CKA of the task representations, % (100 = same representation)"):
+    for name in ("Mean gradient cosine, %<br><sup>negative = conflict</sup>", "Tasks clustered by lookahead affinity",
+                 "Conflict rate, %<br><sup>share of measurements with cos < 0</sup>",
+                 "Linear CKA of the task representations, %<br><sup>100 = same representation</sup>"):
         assert name in charts
     page_text = texts(at)
     assert "lookahead affinity: ρ =" in page_text or "lookahead affinity: not available" in page_text

@@ -68,10 +68,10 @@ def setting_widget(lesson: str, setting: lessons.Setting, column) -> None:
 settings_column, info_column = st.columns([2, 3], gap="large")
 with settings_column:
     if lesson == "relatedness":
-        buttons = st.columns(3)
-        for column, (label, p) in zip(buttons, (("same", 1.0), ("half", 0.5), ("none", 0.0))):
-            column.button(t(f"lab.rel.preset_{label}"), key=f"lab_preset_{label}", on_click=preset,
-                          args=(lesson, {"p": p}), width="stretch")
+        with st.container(horizontal=True, key="lab_presets"):
+            for label, p in (("same", 1.0), ("half", 0.5), ("none", 0.0)):
+                st.button(t(f"lab.rel.preset_{label}"), key=f"lab_preset_{label}", on_click=preset,
+                          args=(lesson, {"p": p}))
     for setting in lessons.SETTINGS[lesson]:
         setting_widget(lesson, setting, st)
     if lesson == "soft":
@@ -102,19 +102,20 @@ with info_column:
                    "attach": "lab.att.look"}[lesson]))
     st.markdown(f"**{t('formula')}**")
     if lesson == "relatedness":
-        st.latex(r"y_k = w_k^\top x + \sum_{i=1}^{10} \sin(\alpha_i w_k^\top x + \beta_i) + \varepsilon_k,\quad "
-                 r"\cos(w_1, w_2) = p = " + f"{values['p']:g}")
-        st.latex(text.loss_formula("hard", list(lessons.SYNTH), {}, 0.0) +
-                 r",\qquad \cos(g_1, g_2) = \frac{g_1 \cdot g_2}{\lVert g_1 \rVert \, \lVert g_2 \rVert}")
+        st.latex(r"y_k = w_k^\top x + \sum_{i=1}^{10} \sin(\alpha_i w_k^\top x + \beta_i) + \varepsilon_k")
+        st.latex(r"\cos(w_1, w_2) = p = " + f"{values['p']:g}")
+        st.latex(text.loss_formula("hard", list(lessons.SYNTH), {}, 0.0))
+        st.latex(r"\cos(g_1, g_2) = \frac{g_1 \cdot g_2}{\lVert g_1 \rVert \, \lVert g_2 \rVert}")
     elif lesson == "weights":
         st.latex(text.loss_formula("hard", list(lessons.SYNTH),
                                    {lessons.SYNTH[0]: values["w1"], lessons.SYNTH[1]: values["w2"]}, 0.0))
     elif lesson == "soft":
         choices = ", ".join(f"{v:g}" for v in values["soft"]) or "…"
-        st.latex(r"\mathcal{L} = " + " + ".join(r"\mathcal{L}_{" + text.latex_name(task) + r"}(\theta_{"
-                                                 + text.latex_name(task) + "})" for task in lessons.SYNTH)
-                 + r" + \lambda_{soft} \sum_t \lVert \theta_t - \theta_s \rVert^2,\quad \theta_s = \frac{1}{T}"
-                   r"\sum_t \theta_t,\quad \lambda_{soft} \in \{" + choices + r"\}")
+        st.latex(r"\begin{aligned} \mathcal{L} &= " + " + ".join(
+            r"\mathcal{L}_{" + text.latex_name(task) + r"}(\theta_{" + text.latex_name(task) + "})"
+            for task in lessons.SYNTH) + r" \\ &\quad + \lambda_{soft} \sum_t \lVert \theta_t - \theta_s \rVert^2,"
+                 r"\quad \theta_s = \frac{1}{T} \sum_t \theta_t \end{aligned}")
+        st.latex(r"\lambda_{soft} \in \{" + choices + r"\}")
     else:
         for layers in lessons.PLACEMENTS.values():
             st.latex(text.loss_formula("hierarchical", list(lessons.ATIS), {}, 0.0,
@@ -164,6 +165,7 @@ if nothing_to_train and lesson == "weights":
 if clicked or (auto and changed_setting and existing is None and not nothing_to_train):
     submitted = submit(lesson, values)
     if submitted:
+        st.session_state.setdefault("lab_submitted", set()).add(submitted)
         existing = {"id": submitted, "created_at": None}
 st.caption(t("share_link") + f"  `?{'&'.join(f'{k}={v}' for k, v in query.items())}"
            + (f"&lang={st.query_params['lang']}" if "lang" in st.query_params else "") + "`")
@@ -171,7 +173,7 @@ st.caption(t("share_link") + f"  `?{'&'.join(f'{k}={v}' for k, v in query.items(
 if existing is None:
     st.info(t("not_run"), icon="▶️")
     st.stop()
-if existing.get("created_at"):
+if existing["id"] not in st.session_state.get("lab_submitted", set()) and existing.get("created_at"):
     when = dt.datetime.fromtimestamp(existing["created_at"]).strftime("%Y-%m-%d %H:%M")
     st.caption(t("reused", when=when))
 experiment_id = existing["id"]
@@ -227,8 +229,8 @@ def relatedness_results(runs: list[dict], finished: bool) -> None:
         lines.append(t("lab.rel.summary_cos", cos=numbers["mean_cos"], floor=floor,
                        rate=100 * (numbers["conflict_rate"] or 0)))
     if numbers["delta_m"] is not None:
-        lines.append(t("lab.rel.summary_verdict_help" if numbers["delta_m"] > 0 else "lab.rel.summary_verdict_hurt",
-                       dm=numbers["delta_m"]))
+        verdict = "same" if abs(numbers["delta_m"]) < 1 else "help" if numbers["delta_m"] > 0 else "hurt"
+        lines.append(t(f"lab.rel.summary_verdict_{verdict}", dm=numbers["delta_m"]))
     if values["seeds"] == 1:
         lines.append(t("lab.rel.one_seed"))
     summary_box(lines)

@@ -19,9 +19,8 @@ from dashboard.i18n import language_switch, t
 from mtl_core.errors import UserError
 
 POLL_SECONDS = 2
-# matrix key -> (factor that turns the stored value into %, decimals shown in the cells)
-MATRICES = {"transfer_gain": (1.0, 1), "affinity": (100.0, 1), "mean_cos": (100.0, 0), "conflict_rate": (100.0, 0),
-            "cka": (100.0, 0)}
+# matrix key -> the factor that turns the stored value into %
+MATRICES = {"transfer_gain": 1.0, "affinity": 100.0, "mean_cos": 100.0, "conflict_rate": 100.0, "cka": 100.0}
 PROXIES = ("affinity", "mean_cos", "cka")
 
 language_switch()
@@ -116,12 +115,15 @@ if "groups" in st.query_params and st.session_state.get("map_url_groups") != st.
 st.session_state["map_groups"] = min(st.session_state["map_groups"], len(map_tasks))
 
 
-def cli_line(spec: dict, cheap: bool, max_groups: int) -> str:
-    """`python -m mtl_core map …` with the map's run options (the `run` flags) and its own."""
-    line = state.cli_command(spec).split("  #")[0]
-    parts = shlex.split(line)
+def cli_line(spec: dict, result: dict, max_groups: int) -> str:
+    """`python -m mtl_core map …`: the map's run options (the `run` flags), then its own."""
+    parts = shlex.split(state.cli_command(spec).split("  #")[0])
     parts[3] = "map"
-    parts = [p for p in parts if p not in ("--sharing", "hard")] + (["--cheap"] if cheap else [])
+    if spec.get("sharing") == "hard":  # the default needs no flag
+        at = parts.index("--sharing")
+        del parts[at:at + 2]
+    parts += ["--cheap"] if result.get("cheap") else []
+    parts += [] if result.get("include_all", True) else ["--no-all"]
     return " ".join(shlex.quote(p) for p in parts + ["--max-groups", str(max_groups), "--json"])
 
 
@@ -129,14 +131,14 @@ def heatmaps(result: dict) -> None:
     tasks = result["tasks"]
     columns = st.columns(2)
     shown = 0
-    for key, (factor, decimals) in MATRICES.items():
+    for key, factor in MATRICES.items():
         matrix = result.get(key)
         if matrix is None or all(v is None for row in matrix for v in row):
             continue
         scaled = [[None if v is None else v * factor for v in row] for row in matrix]
         columns[shown % 2].plotly_chart(rc.relatedness_heatmap(
             scaled, tasks, title=t(f"map.matrix.{key}"), x_title=t("map.target_axis"), y_title=t("map.helper_axis"),
-            colorbar_title=t("map.colorbar"), decimals=decimals), key=f"map_heatmap_{key}")
+            colorbar_title=t("map.colorbar")), key=f"map_heatmap_{key}")
         shown += 1
     if not shown:
         st.info(t("map.not_ready"), icon="⏳")
@@ -240,7 +242,7 @@ def map_view(poll: bool) -> None:
         with st.expander(t("map.notes")):
             st.markdown("\n".join(f"- {note}" for note in result["notes"]))
     st.markdown(t("map.cli"))
-    st.code(cli_line(map_spec, bool(result.get("cheap")), max_groups), language="bash", wrap_lines=True)
+    st.code(cli_line(map_spec, result, max_groups), language="bash", wrap_lines=True)
     st.query_params["groups"] = st.session_state["map_url_groups"] = str(max_groups)
     if poll and data.is_finished(data.runs(experiment_id)) and not checking_active():
         st.rerun()
