@@ -15,5 +15,7 @@ pages = [
     st.Page("pages/new_experiment.py", title="New experiment", icon=":material/science:", default=True),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("pages/relatedness_map.py", title="Relatedness map", icon=":material/grid_on:", url_path="map"),
+    st.Page("pages/lab.py", title="Teaching lab", icon=":material/school:", url_path="lab"),
 ]
 st.navigation(pages, position="top").run()
