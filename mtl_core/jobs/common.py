@@ -311,3 +311,53 @@ def requeue_runs(store: "Store", id: str) -> list[str]:
         raise UserError(f"resume: run {run['id']} is {run['status']}; only interrupted or cancelled runs can be "
                         "resumed")
     return resumed
+
+
+class QueueBackend:
+    """What the local and Ray backends share: runs are queued in the store, and one detached process per
+    store (`runner_module`, a singleton held by a lock file) starts them; every call makes sure it is alive
+    when there is work for it."""
+
+    name: str
+    runner_role: str  # the lock's name: "scheduler" or "ray-driver"
+    runner_module: str  # `python -m` module of that process
+
+    def __init__(self, store: "Store"):
+        self.store = store
+
+    def ensure_runner(self) -> bool:
+        return ensure_singleton(self.store, self.runner_role, self.runner_module)
+
+    def submit(self, spec: "ExperimentSpec", *, run_specs: "list[RunSpec] | None" = None,
+               kind: str = "experiment") -> tuple[str, list[str]]:
+        spec = spec.validated()
+        runs = run_dicts(spec, run_specs)
+        experiment_id, run_ids = self.store.create_experiment(spec.to_json(), runs, name=spec.name, kind=kind,
+                                                              backend=self.name)
+        self.ensure_runner()
+        return experiment_id, run_ids
+
+    def status(self, experiment_id: str | None = None) -> list[dict[str, Any]]:
+        _, runs = resolve_runs(self.store, experiment_id)
+        if check_liveness(self.store, runs):
+            _, runs = resolve_runs(self.store, experiment_id)
+        if any(r["status"] == "queued" for r in runs) and self.store.runs_for_backend(self.name, ["queued"]):
+            self.ensure_runner()  # e.g. after a reboot: queued runs need someone to start them
+        return runs
+
+    def cancel(self, id: str) -> list[tuple[str, str]]:
+        check_liveness(self.store, resolve_runs(self.store, id)[1])
+        out = cancel_runs(self.store, id)
+        if any(outcome == "cancelling" for _, outcome in out):
+            self.ensure_runner()  # it enforces the hard kill after the timeout
+        return out
+
+    def resume(self, id: str) -> list[str]:
+        check_liveness(self.store, resolve_runs(self.store, id)[1])
+        resumed = requeue_runs(self.store, id)
+        if resumed:
+            self.ensure_runner()
+        return resumed
+
+    def logs(self, run_id: str) -> str:
+        return logs_text(self.store, run_id)

@@ -37,7 +37,6 @@ from mtl_core.errors import UserError
 from mtl_core.jobs import common
 
 if TYPE_CHECKING:
-    from mtl_core.spec import ExperimentSpec, RunSpec
     from mtl_core.store import Store
 
 DRIVER_MODULE = "mtl_core.jobs.ray_backend"
@@ -53,49 +52,14 @@ def require_ray() -> None:
         raise UserError(INSTALL_HINT, field="backend")
 
 
-class RayBackend:
+class RayBackend(common.QueueBackend):
     name = "ray"
+    runner_role = "ray-driver"
+    runner_module = DRIVER_MODULE
 
     def __init__(self, store: "Store"):
         require_ray()
-        self.store = store
-
-    def ensure_driver(self) -> bool:
-        return common.ensure_singleton(self.store, "ray-driver", DRIVER_MODULE)
-
-    def submit(self, spec: "ExperimentSpec", *, run_specs: "list[RunSpec] | None" = None,
-               kind: str = "experiment") -> tuple[str, list[str]]:
-        spec = spec.validated()
-        runs = common.run_dicts(spec, run_specs)
-        experiment_id, run_ids = self.store.create_experiment(spec.to_json(), runs, name=spec.name, kind=kind,
-                                                              backend=self.name)
-        self.ensure_driver()
-        return experiment_id, run_ids
-
-    def status(self, experiment_id: str | None = None) -> list[dict[str, Any]]:
-        _, runs = common.resolve_runs(self.store, experiment_id)
-        if common.check_liveness(self.store, runs):
-            _, runs = common.resolve_runs(self.store, experiment_id)
-        if any(r["status"] == "queued" for r in runs) and self.store.runs_for_backend(self.name, ["queued"]):
-            self.ensure_driver()
-        return runs
-
-    def cancel(self, id: str) -> list[tuple[str, str]]:
-        common.check_liveness(self.store, common.resolve_runs(self.store, id)[1])
-        out = common.cancel_runs(self.store, id)
-        if any(outcome == "cancelling" for _, outcome in out):
-            self.ensure_driver()
-        return out
-
-    def resume(self, id: str) -> list[str]:
-        common.check_liveness(self.store, common.resolve_runs(self.store, id)[1])
-        resumed = common.requeue_runs(self.store, id)
-        if resumed:
-            self.ensure_driver()
-        return resumed
-
-    def logs(self, run_id: str) -> str:
-        return common.logs_text(self.store, run_id)
+        super().__init__(store)
 
 
 # ---- the worker side: a store that also records what it writes ------------------------------------
