@@ -1,4 +1,4 @@
-"""MTL Explorer dashboard: page wiring only (`streamlit run dashboard/app.py`). The pages live in pages/."""
+"""MTL Explorer dashboard: page wiring only (`streamlit run dashboard/app.py`). The pages live in views/ (not pages/, which Streamlit would serve on its own, bypassing this navigation)."""
 import sys
 from pathlib import Path
 
@@ -12,10 +12,10 @@ if ROOT not in sys.path:
 st.set_page_config(page_title="MTL Explorer", page_icon="🧪", layout="wide")
 pages = [
     # The default page is served at "/": links to a setup look like /?tasks=synth_1,synth_2&p=0.9
-    st.Page("pages/new_experiment.py", title="New experiment", icon=":material/science:", default=True),
-    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
-    st.Page("pages/relatedness_map.py", title="Relatedness map", icon=":material/grid_on:", url_path="map"),
-    st.Page("pages/lab.py", title="Teaching lab", icon=":material/school:", url_path="lab"),
+    st.Page("views/new_experiment.py", title="New experiment", icon=":material/science:", default=True),
+    st.Page("views/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("views/relatedness_map.py", title="Relatedness map", icon=":material/grid_on:", url_path="map"),
+    st.Page("views/lab.py", title="Teaching lab", icon=":material/school:", url_path="lab"),
 ]
 st.navigation(pages, position="top").run()

@@ -40,11 +40,9 @@ def test_a_lesson_link_runs_and_explains_then_the_map_shows_its_matrices(server,
         browser = p.chromium.launch(executable_path=server["chromium"], args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 2600})
-            # Open the app once first: until dashboard/app.py has run st.navigation, a fresh server
-            # serves /lab from the pages/ folder on its own (no top navigation, narrow layout).
-            page.goto(server["url"])
-            page.get_by_role("link", name="Teaching lab").wait_for(timeout=60_000)
+            # A teacher's link opened first on a fresh server must get the whole app, navigation included.
             page.goto(lesson)
+            page.get_by_role("link", name="Relatedness map").wait_for(timeout=60_000)
             page.get_by_text("How related are these tasks?").first.wait_for(timeout=60_000)
             page.get_by_role("button", name="Run", exact=True).click()
             page.get_by_text("What just happened").wait_for(timeout=240_000)

@@ -226,7 +226,7 @@ def test_cancel_all_stops_queued_runs_and_offers_resume(store_env):
 
 # ---- Runs ----------------------------------------------------------------------------------------
 def test_runs_shows_curves_and_conflict_for_a_finished_experiment(store_env):
-    at = app("pages/runs.py", exp=store_env["hard"])
+    at = app("views/runs.py", exp=store_env["hard"])
     no_exceptions(at)
     charts = figures(at)
     curves = next(spec for title, spec in charts.items() if title.startswith("loss per task"))
@@ -243,7 +243,7 @@ def test_runs_shows_curves_and_conflict_for_a_finished_experiment(store_env):
 
 
 def test_runs_shows_soft_sharing_distance(store_env):
-    at = app("pages/runs.py", exp=store_env["soft"])
+    at = app("views/runs.py", exp=store_env["soft"])
     no_exceptions(at)
     soft = next(spec for title, spec in figures(at).items() if title.startswith("Soft sharing"))
     assert set(trace_names(soft)) == {"‖θ_synth_1 − θ_s‖", "‖θ_synth_2 − θ_s‖"}
@@ -252,14 +252,14 @@ def test_runs_shows_soft_sharing_distance(store_env):
 
 def test_runs_empty_store_says_what_to_do(tmp_path, monkeypatch, store_env):
     monkeypatch.setenv("MTL_EXPLORER_STORE", str(tmp_path / "empty.sqlite"))
-    at = app("pages/runs.py")
+    at = app("views/runs.py")
     no_exceptions(at)
     assert any("No runs yet: start one on **New experiment**" in m for m in messages(at, "info"))
 
 
 # ---- Compare -------------------------------------------------------------------------------------
 def test_compare_shows_delta_with_sign_convention_table_downloads_and_cli(store_env):
-    at = app("pages/compare.py", exp=store_env["hard"])
+    at = app("views/compare.py", exp=store_env["hard"])
     no_exceptions(at)
     charts = figures(at)
     delta = next(spec for title, spec in charts.items() if title.startswith("Δ_t per task"))
@@ -276,6 +276,6 @@ def test_compare_shows_delta_with_sign_convention_table_downloads_and_cli(store_
 
 
 def test_compare_without_baselines_explains_why_nothing_is_compared(store_env):
-    at = app("pages/compare.py", exp=store_env["soft"])
+    at = app("views/compare.py", exp=store_env["soft"])
     no_exceptions(at)
     assert any("no single-task baselines" in m for m in messages(at, "info"))

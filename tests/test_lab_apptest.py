@@ -15,8 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.dashboard_helpers import APP, ROOT, dashboard_env, stop_background, wait_until_finished
 
-LAB = str(ROOT / "dashboard" / "pages" / "lab.py")
-MAP = str(ROOT / "dashboard" / "pages" / "relatedness_map.py")
+LAB = str(ROOT / "dashboard" / "views" / "lab.py")
+MAP = str(ROOT / "dashboard" / "views" / "relatedness_map.py")
 TIMEOUT = 90
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 

@@ -26,7 +26,7 @@ st.title("Runs")
 experiments = data.experiments()
 if experiments.empty:
     st.info("No runs yet: start one on **New experiment**.", icon=":material/info:")
-    st.page_link("pages/new_experiment.py", label="Go to New experiment", icon=":material/science:")
+    st.page_link("views/new_experiment.py", label="Go to New experiment", icon=":material/science:")
     st.stop()
 
 specs = {row.id: json.loads(row.spec_json) for row in experiments.itertuples()}

@@ -21,7 +21,7 @@ experiments = data.experiments()
 if experiments.empty:
     st.info("Nothing to compare yet: start an experiment on **New experiment** (keep *single-task baselines* on).",
             icon=":material/info:")
-    st.page_link("pages/new_experiment.py", label="Go to New experiment", icon=":material/science:")
+    st.page_link("views/new_experiment.py", label="Go to New experiment", icon=":material/science:")
     st.stop()
 
 ids = list(experiments["id"])

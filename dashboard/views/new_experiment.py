@@ -293,7 +293,7 @@ if st.button("Launch", type="primary", key="newui_launch", width="stretch"):
             st.error(f"Not launched: {exc}", icon=":material/warning:")
         else:
             st.session_state["runs_experiment"] = experiment_id
-            st.switch_page("pages/runs.py", query_params={"exp": experiment_id})
+            st.switch_page("views/runs.py", query_params={"exp": experiment_id})
 
 # ---- form -> URL (only what differs from the defaults) -------------------------------------------
 form = read_form(kinds)
