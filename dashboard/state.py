@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from mtl_core import estimate
 from mtl_core.errors import UserError
 
 SHARING = ("hard", "soft", "hierarchical")
@@ -306,43 +307,15 @@ def cli_command(spec: Mapping[str, Any], *, store: str | None = None) -> str:
     return line
 
 
-# ---- how long will it take? --------------------------------------------------------------------
-# Seconds per optimiser step per task on one CPU thread (batch 32, hidden 128, 2 layers), measured
-# with `python -m mtl_core run --tasks atis_intent,atis_slots --steps 100 --no-baselines` (text
-# encoders) and `--tasks synth_1,synth_2 --steps 300` (mlp), evaluation included. MiniLM figures are
-# from DESIGN.md (0.47 s per fine-tuning step, 0.08 s per step on frozen features).
-SECONDS_PER_TASK_STEP = {"mlp": 0.004, "bilstm": 0.07, "transformer": 0.12, "minilm": 0.5, "minilm-frozen": 0.08}
-RUN_OVERHEAD_SECONDS = 8.0  # starting a worker process (torch import) and loading the tasks
-
-
+# ---- how long will it take? (mtl_core.estimate holds the cost model) ----------------------------
 def budget_steps(spec: Any, train_sizes: Mapping[str, int]) -> int:
     """Steps per task of a validated spec; an epoch budget counts over the largest training set."""
-    if spec.steps is not None:
-        return int(spec.steps)
-    sizes = [min(n, spec.max_train_examples or n) for n in train_sizes.values()] or [spec.batch_size]
-    return max(1, math.ceil(spec.epochs * max(sizes) / spec.batch_size))
+    return estimate.budget_steps(spec, train_sizes)
 
 
 def estimate_seconds(spec: Any, train_sizes: Mapping[str, int], slots: int = 1) -> float:
-    """Wall-clock estimate of a validated ExperimentSpec on CPU with `slots` parallel workers.
-
-    Each run costs RUN_OVERHEAD_SECONDS + steps × tasks × seconds-per-task-step, times (1 + 1/k) for a
-    multi-task run that measures gradient conflict every k steps (one extra backward per task), times
-    2 for that measurement when the noise floor is on; runs are packed onto the slots longest first.
-    """
-    encoder = "minilm-frozen" if spec.encoder == "minilm" and spec.freeze_encoder else spec.encoder
-    per_task_step = SECONDS_PER_TASK_STEP.get(encoder, 0.1) * (spec.batch_size / 32) ** 0.5
-    steps = budget_steps(spec, train_sizes)
-    durations = []
-    for run in spec.runs():
-        seconds = steps * len(run.tasks) * per_task_step
-        if run.kind == "mtl" and spec.conflict_every:
-            seconds *= 1 + (2 if spec.noise_floor else 1) / spec.conflict_every
-        durations.append(RUN_OVERHEAD_SECONDS + seconds)
-    loads = [0.0] * max(1, slots)
-    for seconds in sorted(durations, reverse=True):
-        loads[loads.index(min(loads))] += seconds
-    return max(loads)
+    """Wall-clock estimate of a validated ExperimentSpec on CPU with `slots` parallel workers."""
+    return estimate.estimate_seconds(spec.runs(), estimate.budget_steps(spec, train_sizes), slots)
 
 
 def format_duration(seconds: float | None) -> str:

@@ -49,17 +49,6 @@ SIGN_CONVENTION = ("transfer gain G_{i→j} in %: positive = training j together
                    "over j's single-task run (lower-is-better metrics are sign-flipped); rows = helper i, "
                    "columns = target j")
 
-# ---- the cost model (estimate_map_seconds) ------------------------------------------------------
-# Seconds per task per optimiser step with one CPU thread, batch 32, default sizes; measured on this
-# project's 2-core machine with the CLI (mlp: synth tasks at hidden 16, 200 steps in 0.4-0.8 s; bilstm /
-# minilm: DESIGN.md; transformer: taken as the BiLSTM's). A GPU is faster: on CUDA these are upper bounds.
-SECONDS_PER_TASK_STEP = {"mlp": 0.002, "bilstm": 0.03, "transformer": 0.03, "minilm": 0.47, "minilm-frozen": 0.08}
-# A worker process before its first step and after its last: python + torch import (4-6 s), data and
-# model (2-3 s), final evaluation; measured 6-10 s per run on the shared 2-core machine under load.
-STARTUP_SECONDS = 6.0
-ASSUMED_TRAIN_EXAMPLES = 5000  # for an epoch budget, when the data is not loaded to count it
-
-
 # ---- which runs a map needs ---------------------------------------------------------------------
 def map_spec(spec: ExperimentSpec) -> ExperimentSpec:
     """The spec every run of a map shares: baselines on, conflict and affinity measured, probe inputs kept.
@@ -130,42 +119,11 @@ def submit_map(backend: "Backend", spec: ExperimentSpec, *, include_all: bool = 
 
 def estimate_map_seconds(spec: ExperimentSpec, include_all: bool = True, cheap: bool = False,
                          workers: int | None = None) -> float:
-    """Rough wall-clock seconds of a map before it is launched (the page shows it next to the button).
+    """Rough wall-clock seconds of a map before it is launched (mtl_core.estimate's cost model)."""
+    from mtl_core import estimate
 
-    Each run takes STARTUP_SECONDS + steps × tasks in the run × SECONDS_PER_TASK_STEP[encoder] ×
-    measuring overhead; runs start in queue order on the first free of `workers` slots (the local
-    scheduler's slots unless given), so with many runs this is about Σ runs / workers.
-    Measuring overhead: a conflict step costs about twice a plain one (T backward passes), an affinity
-    step adds T² forward passes (about T/2 plain steps): 1 + 1/conflict_every + (T/2)/affinity_every.
-    An epoch budget assumes ASSUMED_TRAIN_EXAMPLES training examples (or max_train_examples).
-    """
     run_specs = map_run_specs(spec, include_all=include_all, cheap=cheap)
-    shared = run_specs[0].experiment
-    encoder = "minilm-frozen" if shared.encoder == "minilm" and shared.freeze_encoder else shared.encoder
-    per_task_step = SECONDS_PER_TASK_STEP[encoder]
-    if shared.steps is not None:
-        steps = shared.steps
-    else:
-        examples = min(shared.max_train_examples or ASSUMED_TRAIN_EXAMPLES, ASSUMED_TRAIN_EXAMPLES)
-        steps = math.ceil(shared.epochs * examples / shared.batch_size)
-    durations = []
-    for run in run_specs:
-        count = len(run.tasks)
-        overhead = 1.0
-        if count > 1:
-            overhead += 1.0 / shared.conflict_every
-            if affinity_possible(shared):
-                overhead += (count / 2) / shared.affinity_every
-        durations.append(STARTUP_SECONDS + steps * count * per_task_step * overhead)
-    if workers is None:
-        from mtl_core.jobs.scheduler import resource_plan
-
-        workers = resource_plan().slots
-    # the queue's order on `workers` slots: each run starts on the first slot that frees up
-    free_at = [0.0] * max(1, int(workers))
-    for duration in durations:
-        free_at[free_at.index(min(free_at))] += duration
-    return max(free_at)
+    return estimate.estimate_seconds(run_specs, estimate.budget_steps(run_specs[0].experiment), workers)
 
 
 # ---- reading a map back -------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""How long will it take? One documented cost model for every page and command that shows an estimate.
+
+A run costs STARTUP_SECONDS (python + torch import, data, model, final test evaluation) plus
+steps × tasks in the run × SECONDS_PER_TASK_STEP[encoder] × its measuring overhead:
+a conflict step takes one backward pass per task (about one plain step more, 1/k of the steps; twice
+that with the noise floor), a lookahead-affinity step adds T² forward passes (about T/2 plain steps).
+Runs start in queue order on the first free of the scheduler's worker slots.
+
+The per-step figures are for one CPU thread, batch 32, default sizes, ten evaluations included,
+measured on a shared 2-core machine (`benchmarks/run_all.py` and the CLI): bilstm on ATIS 0.03-0.07 s,
+mlp on the synthetic tasks 0.001-0.004 s; MiniLM from DESIGN.md (0.47 s fine-tuning, 0.08 s frozen).
+A GPU is faster: on CUDA these are upper bounds. It is an estimate, and pages say so.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping
+
+SECONDS_PER_TASK_STEP = {"mlp": 0.003, "bilstm": 0.05, "transformer": 0.06, "minilm": 0.47, "minilm-frozen": 0.08}
+STARTUP_SECONDS = 7.0
+ASSUMED_TRAIN_EXAMPLES = 5000  # an epoch budget when the training sets have not been counted
+
+
+def budget_steps(spec, train_sizes: Mapping[str, int] | None = None) -> int:
+    """Steps per task of a validated spec; an epoch budget counts over the largest training set."""
+    if spec.steps is not None:
+        return int(spec.steps)
+    sizes = list((train_sizes or {}).values()) or [ASSUMED_TRAIN_EXAMPLES]
+    largest = max(min(n, spec.max_train_examples or n) for n in sizes)
+    return max(1, math.ceil(spec.epochs * largest / min(spec.batch_size, largest)))
+
+
+def run_seconds(run, steps: int) -> float:
+    """Wall-clock seconds of one RunSpec trained for `steps` steps per task."""
+    spec = run.experiment
+    encoder = "minilm-frozen" if spec.encoder == "minilm" and spec.freeze_encoder else spec.encoder
+    per_task_step = SECONDS_PER_TASK_STEP.get(encoder, 0.1) * (spec.batch_size / 32) ** 0.5
+    tasks = len(run.tasks)
+    overhead = 1.0
+    if tasks > 1 and spec.conflict_every:
+        overhead += (2.0 if spec.noise_floor else 1.0) / spec.conflict_every
+    if tasks > 1 and spec.affinity_every and spec.sharing != "soft":
+        overhead += (tasks / 2) / spec.affinity_every
+    return STARTUP_SECONDS + steps * tasks * per_task_step * overhead
+
+
+def estimate_seconds(runs: Iterable, steps: int, workers: int | None = None) -> float:
+    """Seconds until the last of `runs` finishes when they start in order on `workers` slots."""
+    if workers is None:
+        from mtl_core.jobs.scheduler import resource_plan
+
+        workers = resource_plan().slots
+    free_at = [0.0] * max(1, int(workers))
+    for run in runs:
+        free_at[free_at.index(min(free_at))] += run_seconds(run, steps)
+    return max(free_at)
