@@ -25,12 +25,13 @@ def _matrix(values: Sequence[Sequence[float | None]]) -> np.ndarray:
 
 
 def relatedness_heatmap(matrix: Sequence[Sequence[float | None]], tasks: Sequence[str], *, title: str,
-                        x_title: str, y_title: str, colorbar_title: str = "%", decimals: int | None = None
-                        ) -> go.Figure:
+                        x_title: str, y_title: str, colorbar_title: str = "%", decimals: int | None = None,
+                        higher_is_worse: bool = False) -> go.Figure:
     """A T × T matrix (rows: helper task i, columns: target task j) with its values written in the cells.
 
     The scale is diverging and centred on 0 (red below, blue above), symmetric around the largest
-    |value|; a missing value (None / nan, e.g. the diagonal of a pairwise matrix) is an empty cell "—".
+    |value|; `higher_is_worse` (a conflict rate) flips it so that red always means trouble. A missing
+    value (None / nan, e.g. the diagonal of a pairwise matrix) is an empty cell "—".
     z is exactly the input (no rescaling: convert to % before calling). `decimals` None: enough for
     two significant digits of the largest |value| (0.02 % of affinity must not print as +0.0).
     """
@@ -43,6 +44,7 @@ def relatedness_heatmap(matrix: Sequence[Sequence[float | None]], tasks: Sequenc
     fig = go.Figure(go.Heatmap(
         z=[[None if not np.isfinite(v) else float(v) for v in row] for row in z], x=list(tasks), y=list(tasks),
         text=text, texttemplate="%{text}", textfont=dict(size=15), colorscale=DIVERGING_SCALE, zmid=0.0,
+        reversescale=higher_is_worse,
         zmin=-bound, zmax=bound, colorbar=dict(title=dict(text=colorbar_title)), xgap=2, ygap=2,
         hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>%{{z:.{decimals}f}}<extra></extra>"))
     fig.update_xaxes(title_text=x_title, side="bottom", tickangle=-30)

@@ -174,3 +174,12 @@ def test_every_string_exists_in_both_languages_with_the_same_fields():
     assert i18n.translate("lab.title", "zh") == "教学实验室"
     assert i18n.translate("lab.rel.summary_head", "en", p=0.2) == "With p = 0.2:"
     assert re.search(r"[\u4e00-\u9fff]", i18n.translate("map.title", "zh"))
+
+
+def test_a_conflict_rate_heatmap_shows_high_rates_in_red():
+    from dashboard.charts_relatedness import relatedness_heatmap
+
+    rate = relatedness_heatmap([[None, 80.0], [80.0, None]], ["a", "b"], title="t", x_title="x", y_title="y",
+                               higher_is_worse=True)
+    gain = relatedness_heatmap([[None, 80.0], [80.0, None]], ["a", "b"], title="t", x_title="x", y_title="y")
+    assert rate.data[0].reversescale is True and not gain.data[0].reversescale

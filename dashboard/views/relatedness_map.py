@@ -138,7 +138,7 @@ def heatmaps(result: dict) -> None:
         scaled = [[None if v is None else v * factor for v in row] for row in matrix]
         columns[shown % 2].plotly_chart(rc.relatedness_heatmap(
             scaled, tasks, title=t(f"map.matrix.{key}"), x_title=t("map.target_axis"), y_title=t("map.helper_axis"),
-            colorbar_title=t("map.colorbar")), key=f"map_heatmap_{key}")
+            colorbar_title=t("map.colorbar"), higher_is_worse=key == "conflict_rate"), key=f"map_heatmap_{key}")
         shown += 1
     if not shown:
         st.info(t("map.not_ready"), icon="⏳")
