@@ -24,6 +24,12 @@ WIDGET_KEY = "i18n_language"
 STRINGS: dict[str, dict[str, str]] = {
     # ---- shared ------------------------------------------------------------------------------
     "language": {"en": "Language / 语言", "zh": "语言 / Language"},
+    # the navigation (dashboard/app.py)
+    "nav.new": {"en": "New experiment", "zh": "新实验"},
+    "nav.runs": {"en": "Runs", "zh": "运行"},
+    "nav.compare": {"en": "Compare", "zh": "比较"},
+    "nav.map": {"en": "Relatedness map", "zh": "任务相关性图"},
+    "nav.lab": {"en": "Teaching lab", "zh": "教学实验室"},
     "run": {"en": "Run", "zh": "运行"},
     "auto_run": {"en": "Run automatically when a setting changes", "zh": "设置改变时自动运行"},
     "running": {"en": "Training in the background: {done}/{total} runs finished", "zh": "后台训练中：已完成 {done}/{total} 个运行"},

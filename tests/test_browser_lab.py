@@ -55,6 +55,7 @@ def test_a_lesson_link_runs_and_explains_then_the_map_shows_its_matrices(server,
             page.goto(lesson + "&lang=zh")  # the same link in Chinese: the earlier runs are shown at once
             page.get_by_text("刚才发生了什么").wait_for(timeout=60_000)
             assert page.get_by_text("当 p = 0 时：").count() == 1
+            page.get_by_role("link", name="教学实验室").wait_for(timeout=30_000)  # the navigation too
             plotly_chart(page, "验证集 MSE").wait_for(timeout=30_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(ARTIFACTS / "browser-lab-relatedness-zh.png"), full_page=True)

@@ -58,7 +58,7 @@ def get_backend(name: str | None = None, store: "Store | str | os.PathLike | Non
     """The backend called `name` (else $MTL_EXPLORER_BACKEND, else local) on `store` (a Store or a path)."""
     from mtl_core.store import Store
 
-    if not isinstance(store, Store):
+    if store is None or isinstance(store, (str, os.PathLike)):
         store = Store(store)
     name = backend_name(name)
     if name == "ray":
