@@ -16,7 +16,8 @@ COMMAND_MODULES = ("tasks", "train", "jobs", "relmap")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's default prints usage + message and exits 2; keep it to one line
-        self.exit(2, f"error: {message} (see `python -m mtl_core {self.prog.split()[-1]} --help`)\n")
+        command = " ".join(self.prog.split()[1:])  # "" for the top level, else e.g. "run" or "tasks add"
+        self.exit(2, f"error: {message} (see `python -m mtl_core {command + ' ' if command else ''}--help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
