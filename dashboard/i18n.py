@@ -287,7 +287,147 @@ STRINGS: dict[str, dict[str, str]] = {
     "map.not_ready": {"en": "Matrices appear as runs complete.", "zh": "运行完成后矩阵会陆续出现。"},
     "map.relmap_missing": {"en": "The relatedness-map engine (mtl_core.relmap) is not available in this installation.",
                            "zh": "当前安装中没有相关性图引擎（mtl_core.relmap）。"},
+    # ---- shared by Runs, Compare and New experiment ---------------------------------------------
+    "page.experiment": {"en": "Experiment", "zh": "实验"},
+    "page.unknown_exp": {"en": "No experiment '{id}' in this store; showing the newest.",
+                         "zh": "此存储中没有实验“{id}”，显示最新的实验。"},
+    "page.go_new": {"en": "Go to New experiment", "zh": "前往“新实验”"},
+    "text.conflict": {
+        "en": "Gradient cosine cos(g_i, g_j) between two tasks' gradients on the shared parameters: above 0 the "
+              "tasks push the shared weights the same way, below 0 they conflict (PCGrad's definition). "
+              "The noise floor is the cosine between two mini-batches of the *same* task: cross-task values "
+              "within that floor cannot be told apart from SGD noise.",
+        "zh": "梯度余弦相似度 cos(g_i, g_j)：两个任务在共享参数上的梯度之间的余弦。大于 0 表示两个任务把共享权重往同一方向推，"
+              "小于 0 表示梯度冲突（PCGrad 的定义）。噪声基线是*同一*任务两个小批量梯度之间的余弦："
+              "落在该基线范围内的跨任务数值无法与 SGD 噪声区分。"},
+    "text.delta": {
+        "en": "Δ_t = s_t (M_t^MTL − M_t^STL) / |M_t^STL| × 100 %, s_t = +1 when higher is better, −1 otherwise. "
+              "**Positive = multi-task better.** Δm is the mean of Δ_t over tasks; a task with a negative Δ_t "
+              "(negative transfer) is flagged even when Δm is positive.",
+        "zh": "Δ_t = s_t (M_t^MTL − M_t^STL) / |M_t^STL| × 100 %，指标越高越好时 s_t = +1，否则为 −1。"
+              "**正值 = 多任务更好。** Δm 是 Δ_t 在各任务上的平均；Δ_t 为负（负迁移）的任务即使在 Δm 为正时也会被标出。"},
+    # ---- Runs ----------------------------------------------------------------------------------
+    "runs.title": {"en": "Runs", "zh": "运行"},
+    "runs.none": {"en": "No runs yet: start one on **New experiment**.", "zh": "还没有运行：请在 **新实验** 页面启动一个。"},
+    "runs.caption": {"en": "Sharing: **{sharing}** · tasks: {tasks} · {length} · seeds {seeds} · store: `{store}`",
+                     "zh": "共享方式：**{sharing}** · 任务：{tasks} · {length} · 种子 {seeds} · 存储：`{store}`"},
+    "runs.steps_per_task": {"en": "{steps} steps per task", "zh": "每个任务 {steps} 步"},
+    "runs.epochs": {"en": "{epochs} epochs", "zh": "{epochs} 个 epoch"},
+    "runs.cancelled": {"en": "Cancel: {outcome}", "zh": "取消：{outcome}"},
+    "runs.nothing_to_cancel": {"en": "nothing to cancel", "zh": "没有可取消的运行"},
+    "runs.resumed": {"en": "Resumed {n} run(s)", "zh": "已恢复 {n} 个运行"},
+    "runs.nothing_to_resume": {"en": "Nothing to resume", "zh": "没有可恢复的运行"},
+    "runs.run_label": {"en": "{kind} · {tasks} · seed {seed}", "zh": "{kind} · {tasks} · 种子 {seed}"},
+    "runs.cancel_all": {"en": "Cancel all", "zh": "全部取消"},
+    "runs.cancel_all_help": {"en": "Queued runs never start; running ones stop at the next step.",
+                             "zh": "排队中的运行不会启动；正在运行的会在下一步停止。"},
+    "runs.resume_all": {"en": "Resume all", "zh": "全部恢复"},
+    "runs.resume_all_help": {"en": "Interrupted or cancelled runs continue from their checkpoint.",
+                             "zh": "已中断或已取消的运行会从检查点继续。"},
+    "runs.on_device": {"en": " on {device}", "zh": "，设备 {device}"},
+    "runs.step": {"en": "step {step} / {total}", "zh": "第 {step} / {total} 步"},
+    "runs.eta": {"en": " · ETA {duration}", "zh": " · 预计剩余 {duration}"},
+    "runs.eta_later": {"en": " · ETA after the first steps", "zh": " · 前几步之后给出预计剩余时间"},
+    "runs.waiting": {"en": " · waiting for a free worker", "zh": " · 等待空闲的工作进程"},
+    "runs.cancel": {"en": "Cancel", "zh": "取消"},
+    "runs.resume": {"en": "Resume", "zh": "恢复"},
+    "runs.logs": {"en": "Logs: {id}", "zh": "日志：{id}"},
+    "runs.curves": {"en": "Per-task curves", "zh": "各任务曲线"},
+    "runs.no_metrics": {"en": "No metrics yet: curves appear after the first training steps.",
+                        "zh": "还没有指标：最初几步训练之后会出现曲线。"},
+    "runs.conflict": {"en": "Gradient conflict between tasks", "zh": "任务间的梯度冲突"},
+    "runs.one_task": {"en": "One task only: gradient conflict needs two or more tasks.",
+                      "zh": "只有一个任务：梯度冲突需要两个或更多任务。"},
+    "runs.no_conflict": {
+        "en": "Gradient conflict was not measured (k = 0). Set *Measure gradient conflict every k steps* on "
+              "New experiment (CLI: `--conflict-every 10`).",
+        "zh": "没有测量梯度冲突（k = 0）。请在“新实验”页面设置 *每 k 步测量一次梯度冲突*（CLI：`--conflict-every 10`）。"},
+    "runs.conflict_first": {"en": "No measurements yet: the first comes at step {step}.",
+                            "zh": "还没有测量值：第一次测量在第 {step} 步。"},
+    "runs.span": {"en": "Smoothing (EMA span, in measurements)", "zh": "平滑（EMA 跨度，以测量次数计）"},
+    "runs.no_noise_floor": {
+        "en": "Noise floor not recorded for this experiment: tick *Also measure the noise floor* on New "
+              "experiment (CLI: `--noise-floor`) to see how much cosine SGD noise alone gives.",
+        "zh": "此实验没有记录噪声基线：在“新实验”页面勾选 *同时测量噪声基线*（CLI：`--noise-floor`），"
+              "即可看到仅 SGD 噪声会带来多大的余弦。"},
+    "runs.matrix_cos": {"en": "Mean gradient cosine (diagonal: noise floor)", "zh": "平均梯度余弦（对角线：噪声基线）"},
+    "runs.matrix_cos_bar": {"en": "mean cos", "zh": "平均余弦"},
+    "runs.matrix_rate": {"en": "Conflict rate: share of steps with cos < 0", "zh": "冲突率：cos < 0 的步数占比"},
+    "runs.matrix_rate_bar": {"en": "rate", "zh": "比率"},
+    "runs.pair": {"en": "Task pair for the per-layer and histogram views", "zh": "逐层视图和直方图所用的任务对"},
+    "runs.all_experiments": {"en": "All experiments ({n}), newest first", "zh": "全部实验（{n} 个），最新的在前"},
+    "runs.col.experiment": {"en": "experiment", "zh": "实验"},
+    "runs.col.name": {"en": "name", "zh": "名称"},
+    "runs.col.tasks": {"en": "tasks", "zh": "任务"},
+    "runs.col.sharing": {"en": "sharing", "zh": "共享方式"},
+    "runs.col.created": {"en": "created", "zh": "创建时间"},
+    "runs.col.runs": {"en": "runs", "zh": "运行数"},
+    "runs.col.completed": {"en": "completed", "zh": "已完成"},
+    "runs.col.running": {"en": "running", "zh": "运行中"},
+    "runs.col.queued": {"en": "queued", "zh": "排队中"},
+    "runs.col.stopped": {"en": "stopped", "zh": "已停止"},
+    "runs.col.done": {"en": "runs completed", "zh": "已完成的运行"},
+    "runs.col.created_utc": {"en": "created (UTC)", "zh": "创建时间（UTC）"},
+    "runs.soft": {"en": "Soft sharing: ‖θ_t − θ_s‖ over training", "zh": "软共享：训练过程中的 ‖θ_t − θ_s‖"},
+    "runs.soft_caption": {
+        "en": "θ_s is the mean of the task encoders. λ_soft pulls each encoder towards it: a small distance "
+              "means the tasks effectively share one encoder.",
+        "zh": "θ_s 是各任务编码器的平均。λ_soft 把每个编码器拉向它：距离小说明这些任务实际上共用同一个编码器。"},
+    "runs.polling": {"en": "Updating every {seconds} s while runs are queued or running.",
+                     "zh": "有运行在排队或进行中时，每 {seconds} 秒刷新一次。"},
+    # ---- chart titles with values (set by localise_figure in another language) ----------------
+    "chart.t.curves": {"en": "{name} per task: multi-task (solid) vs single-task baselines (dashed)",
+                       "zh": "各任务的 {name}：多任务（实线）与单任务基线（虚线）"},
+    "chart.t.cosine": {"en": "Gradient cosine between tasks (layer: {layer}; smoothed: EMA span {span})",
+                       "zh": "任务间的梯度余弦（层：{layer}；平滑：EMA 跨度 {span}）"},
+    "chart.t.magnitude": {"en": "Gradient magnitude similarity (layer: {layer}; EMA span {span})",
+                          "zh": "梯度幅值相似度（层：{layer}；EMA 跨度 {span}）"},
+    "chart.t.layers": {"en": "Gradient cosine per layer: {pair} (red = conflict)",
+                       "zh": "逐层梯度余弦：{pair}（红色 = 冲突）"},
+    "chart.t.histogram": {"en": "Distribution of gradient cosines: {pair}", "zh": "梯度余弦的分布：{pair}"},
+    "chart.t.soft": {"en": "Soft sharing: distance of each task encoder from the mean encoder θ_s",
+                     "zh": "软共享：各任务编码器与平均编码器 θ_s 的距离"},
+    "chart.t.overlay": {"en": "{name} on the {split} across runs", "zh": "各运行在{split}上的 {name}"},
+    "chart.t.delta": {"en": "Δ_t per task and Δm", "zh": "各任务的 Δ_t 与 Δm"},
+    "chart.t.bars": {"en": "Test metric per task, mean ± std over seeds (positive = multi-task better)",
+                     "zh": "各任务的测试指标，多个种子的均值 ± 标准差（正值 = 多任务更好）"},
+    # ---- chart fragments (localise_figure replaces them in axis titles, legends and annotations) -
+    "chart.f.training_batches": {"en": "training batches", "zh": "训练批次"},
+    "chart.f.validation_set": {"en": "validation set", "zh": "验证集"},
+    "chart.f.up_better": {"en": "↑ better", "zh": "↑ 越高越好"},
+    "chart.f.down_better": {"en": "↓ better", "zh": "↓ 越低越好"},
+    "chart.f.label_units": {"en": "label units²", "zh": "标签单位²"},
+    "chart.f.grad_norm": {"en": "gradient norm", "zh": "梯度范数"},
+    "chart.f.equal_norms": {"en": "1 = equal norms", "zh": "1 = 范数相等"},
+    "chart.f.shared_layer": {"en": "shared layer (input at bottom)", "zh": "共享层（输入在底部）"},
+    "chart.f.cosine_bin": {"en": "cosine bin", "zh": "余弦区间"},
+    "chart.f.share": {"en": "share of measurements (%)", "zh": "测量次数占比（%）"},
+    "chart.f.delta_axis": {"en": "Δ vs single-task (%)", "zh": "相对单任务的 Δ（%）"},
+    "chart.f.sign": {"en": "positive = multi-task better", "zh": "正值 = 多任务更好"},
+    "chart.f.red_negative": {"en": "red = negative transfer", "zh": "红色 = 负迁移"},
+    "chart.f.negative": {"en": "negative transfer", "zh": "负迁移"},
+    "chart.f.dm_mean": {"en": "Δm (mean over tasks)", "zh": "Δm（各任务平均）"},
+    "chart.f.multi": {"en": "multi-task", "zh": "多任务"},
+    "chart.f.single": {"en": "single-task", "zh": "单任务"},
+    "chart.f.seed": {"en": " seed ", "zh": " 种子 "},
+    "chart.f.no_cosines": {"en": "no gradient cosines recorded yet (measured every k steps)",
+                           "zh": "还没有记录梯度余弦（每 k 步测量一次）"},
+    "chart.f.no_magnitude": {"en": "no magnitude similarity recorded yet", "zh": "还没有记录幅值相似度"},
+    "chart.f.no_layers": {"en": "no per-layer cosines recorded for", "zh": "没有逐层余弦记录："},
+    "chart.f.no_soft": {"en": "no ‖θ_t − θ_s‖ recorded (only soft-sharing runs record it)",
+                        "zh": "没有记录 ‖θ_t − θ_s‖（只有软共享运行会记录）"},
+    "chart.f.no_pairs": {"en": "no completed multi-task / single-task pairs yet", "zh": "还没有已完成的多任务 / 单任务配对"},
+    "chart.f.no_delta": {"en": "no Δ yet: needs a completed multi-task run and its single-task baselines",
+                         "zh": "还没有 Δ：需要一个已完成的多任务运行及其单任务基线"},
+    "chart.f.selected_none": {"en": "the selected runs have no", "zh": "所选运行没有"},
+    "chart.f.na": {"en": "n/a", "zh": "无"},
 }
+
+# English fragments of dashboard/charts.py figures that localise_figure replaces (longest first).
+CHART_FRAGMENTS = ("step", "chart.raw", "chart.smoothed", "chart.noise_floor", "chart.below_zero", "chart.cosine_axis",
+                   *(key for key in STRINGS if key.startswith("chart.f.")))
+# Axis and colour-bar titles replaced only when they are the whole title (too short to replace inside text).
+CHART_WHOLE = {"task": {"zh": "任务"}, "cosine": {"zh": "余弦"}}
 
 
 def translate(key: str, lang: str = DEFAULT_LANGUAGE, **values: Any) -> str:
@@ -335,3 +475,39 @@ def language_switch() -> str:
         st.query_params["lang"] = lang
     st.session_state["_i18n_url"] = st.query_params.get("lang")
     return lang
+
+
+def localise_figure(fig, title_key: str | None = None, lang: str | None = None, **values: Any):
+    """A dashboard/charts.py figure in the page's language: the title from `title_key` (filled with
+    `values`; left alone on an empty chart), and the English fragments of CHART_FRAGMENTS replaced in
+    axis titles, trace names, bar labels and annotations. English figures are returned untouched."""
+    from dashboard.charts_relatedness import translate_figure
+
+    lang = lang or current_language()
+    if lang == DEFAULT_LANGUAGE:
+        return fig
+    if title_key and fig.layout.title.text:
+        fig.update_layout(title_text=translate(title_key, lang, **values))
+    whole = {english: texts.get(lang, english) for english, texts in CHART_WHOLE.items()}
+    fig.for_each_xaxis(lambda axis: axis.update(title_text=whole.get(axis.title.text, axis.title.text)))
+    fig.for_each_yaxis(lambda axis: axis.update(title_text=whole.get(axis.title.text, axis.title.text)))
+    replacements = {translate(key, DEFAULT_LANGUAGE): translate(key, lang) for key in CHART_FRAGMENTS}
+    translate_figure(fig, replacements)
+    pairs = sorted(replacements.items(), key=lambda kv: -len(kv[0]))
+
+    def swap(value):
+        if not isinstance(value, str):
+            return value
+        for old, new in pairs:
+            value = value.replace(old, new)
+        return value
+
+    for trace in fig.data:
+        if trace.type == "heatmap" and trace.colorbar.title.text in whole:
+            trace.colorbar.title.text = whole[trace.colorbar.title.text]
+        if trace.type == "bar":  # bar labels and category names ("multi-task", "Δm (mean over tasks)")
+            for field in ("text", "x", "y"):
+                value = getattr(trace, field)
+                if value is not None and any(isinstance(v, str) for v in value):
+                    setattr(trace, field, [swap(v) for v in value])
+    return fig

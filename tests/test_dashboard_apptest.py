@@ -250,6 +250,21 @@ def test_runs_shows_soft_sharing_distance(store_env):
     assert any("Noise floor not recorded" in c.value for c in at.caption)
 
 
+def test_runs_in_chinese_translates_headings_and_charts(store_env):
+    at = app("views/runs.py", exp=store_env["hard"], lang="zh")
+    no_exceptions(at)
+    assert at.title[0].value == "运行"
+    assert [s.value for s in at.subheader][:2] == ["各任务曲线", "任务间的梯度冲突"]
+    assert at.query_params["lang"] == "zh"
+    charts = figures(at)
+    curves = next(spec for title, spec in charts.items() if title.startswith("各任务的 loss"))
+    assert {"synth_1 · 多任务", "synth_1 · 单任务"} <= set(trace_names(curves))
+    assert curves["layout"]["xaxis"]["title"]["text"] == "训练步数"
+    cosine = next(spec for title, spec in charts.items() if title.startswith("任务间的梯度余弦"))
+    assert "synth_1 × synth_2 (平滑)" in trace_names(cosine)
+    assert any(title.startswith("平均梯度余弦") for title in charts)
+
+
 def test_runs_empty_store_says_what_to_do(tmp_path, monkeypatch, store_env):
     monkeypatch.setenv("MTL_EXPLORER_STORE", str(tmp_path / "empty.sqlite"))
     at = app("views/runs.py")

@@ -11,7 +11,8 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, state, text
+from dashboard import charts, data, state
+from dashboard.i18n import language_switch, localise_figure, t
 from mtl_core.analysis.conflict_stats import cosine_histogram, pair_matrix, summarise_conflict
 from mtl_core.errors import UserError
 
@@ -22,11 +23,12 @@ STATUS_ICONS = {"queued": ":gray[:material/schedule:]", "running": ":blue[:mater
                 "interrupted": ":orange[:material/warning:]", "diverged": ":red[:material/error:]",
                 "failed": ":red[:material/cancel:]"}
 
-st.title("Runs")
+language_switch()
+st.title(t("runs.title"))
 experiments = data.experiments()
 if experiments.empty:
-    st.info("No runs yet: start one on **New experiment**.", icon=":material/info:")
-    st.page_link("views/new_experiment.py", label="Go to New experiment", icon=":material/science:")
+    st.info(t("runs.none"), icon=":material/info:")
+    st.page_link("views/new_experiment.py", label=t("page.go_new"), icon=":material/science:")
     st.stop()
 
 specs = {row.id: json.loads(row.spec_json) for row in experiments.itertuples()}
@@ -35,21 +37,21 @@ specs = {row.id: json.loads(row.spec_json) for row in experiments.itertuples()}
 ids = list(experiments["id"])
 wanted = st.query_params.get("exp")
 if wanted and wanted not in ids:
-    st.warning(f"No experiment '{wanted}' in this store; showing the newest.", icon=":material/link:")
+    st.warning(t("page.unknown_exp", id=wanted), icon=":material/link:")
 if wanted in ids and st.session_state.get("runs_url_exp") != wanted:
     st.session_state["runs_pick"] = wanted
 if st.session_state.get("runs_pick") not in ids:
     st.session_state["runs_pick"] = st.session_state.get("runs_experiment") if \
         st.session_state.get("runs_experiment") in ids else ids[0]
 labels = {row["id"]: data.experiment_label(row) for _, row in experiments.iterrows()}
-experiment_id = st.selectbox("Experiment", ids, key="runs_pick", format_func=labels.get)
+experiment_id = st.selectbox(t("page.experiment"), ids, key="runs_pick", format_func=labels.get)
 st.query_params["exp"] = experiment_id
 st.session_state["runs_url_exp"] = experiment_id
 spec = specs[experiment_id]
-st.caption(f"Sharing: **{spec.get('sharing')}** · tasks: {', '.join(spec.get('tasks', []))} · "
-           f"{str(spec['steps']) + ' steps per task' if spec.get('steps') else str(spec.get('epochs')) + ' epochs'}"
-           f" · seeds "
-           f"{', '.join(map(str, spec.get('seeds', [])))} · store: `{data.store_path()}`")
+st.caption(t("runs.caption", sharing=spec.get("sharing"), tasks=", ".join(spec.get("tasks", [])),
+             length=t("runs.steps_per_task", steps=spec["steps"]) if spec.get("steps") else
+             t("runs.epochs", epochs=spec.get("epochs")),
+             seeds=", ".join(map(str, spec.get("seeds", []))), store=data.store_path()))
 
 
 def act(verb: str, target: str) -> None:
@@ -61,42 +63,45 @@ def act(verb: str, target: str) -> None:
         st.toast(str(exc), icon=":material/warning:")
         return
     if verb == "cancel":
-        st.toast(f"Cancel: {', '.join(f'{run} {result}' for run, result in outcome) or 'nothing to cancel'}")
+        st.toast(t("runs.cancelled", outcome=", ".join(f"{run} {result}" for run, result in outcome)
+                   or t("runs.nothing_to_cancel")))
     else:
-        st.toast(f"Resumed {len(outcome)} run(s)" if outcome else "Nothing to resume")
+        st.toast(t("runs.resumed", n=len(outcome)) if outcome else t("runs.nothing_to_resume"))
 
 
 def run_label(run: dict) -> str:
-    return f"{charts.KIND_NAMES.get(run['kind'], run['kind'])} · {' + '.join(run['tasks'])} · seed {run['seed']}"
+    kind = t(f"chart.f.{'multi' if run['kind'] == 'mtl' else 'single'}") if run["kind"] in charts.KIND_NAMES \
+        else run["kind"]
+    return t("runs.run_label", kind=kind, tasks=" + ".join(run["tasks"]), seed=run["seed"])
 
 
 def runs_panel(runs: list[dict], now: float) -> None:
     active = [r for r in runs if r["status"] in data.ACTIVE_STATUSES]
     resumable = [r for r in runs if r["status"] in ("cancelled", "interrupted")]
     left, middle, _ = st.columns([1, 1, 3])
-    left.button("Cancel all", key=f"cancel_{experiment_id}", disabled=not active, on_click=act,
-                args=("cancel", experiment_id), help="Queued runs never start; running ones stop at the next step.")
-    middle.button("Resume all", key=f"resume_{experiment_id}", disabled=not resumable, on_click=act,
-                  args=("resume", experiment_id), help="Interrupted or cancelled runs continue from their checkpoint.")
+    left.button(t("runs.cancel_all"), key=f"cancel_{experiment_id}", disabled=not active, on_click=act,
+                args=("cancel", experiment_id), help=t("runs.cancel_all_help"))
+    middle.button(t("runs.resume_all"), key=f"resume_{experiment_id}", disabled=not resumable, on_click=act,
+                  args=("resume", experiment_id), help=t("runs.resume_all_help"))
     for run in runs:
         fraction, seconds_left = state.run_progress(run, now)
         name, bar, buttons = st.columns([3, 5, 1])
-        name.markdown(f"{STATUS_ICONS.get(run['status'], '')} **{run_label(run)}**  \n`{run['status']}`"
-                      + (f" on {run['device']}" if run.get("device") else ""))
-        step_text = f"step {run['step']} / {run.get('total_steps') or '?'}"
+        name.markdown(f"{STATUS_ICONS.get(run['status'], '')} **{run_label(run)}**  \n`{t('status.' + run['status'])}`"
+                      + (t("runs.on_device", device=run["device"]) if run.get("device") else ""))
+        step_text = t("runs.step", step=run["step"], total=run.get("total_steps") or "?")
         if run["status"] == "running":
-            step_text += f" · ETA {state.format_duration(seconds_left)}" if seconds_left is not None else \
-                " · ETA after the first steps"
+            step_text += t("runs.eta", duration=state.format_duration(seconds_left)) if seconds_left is not None else \
+                t("runs.eta_later")
         elif run["status"] == "queued":
-            step_text += " · waiting for a free worker"
+            step_text += t("runs.waiting")
         bar.progress(fraction, text=step_text)
         if run["status"] in data.ACTIVE_STATUSES:
-            buttons.button("Cancel", key=f"cancel_{run['id']}", on_click=act, args=("cancel", run["id"]))
+            buttons.button(t("runs.cancel"), key=f"cancel_{run['id']}", on_click=act, args=("cancel", run["id"]))
         elif run["status"] in ("cancelled", "interrupted"):
-            buttons.button("Resume", key=f"resume_{run['id']}", on_click=act, args=("resume", run["id"]))
+            buttons.button(t("runs.resume"), key=f"resume_{run['id']}", on_click=act, args=("resume", run["id"]))
         if run.get("error"):
             st.error(run["error"], icon=":material/warning:")
-        with st.expander(f"Logs: {run['id']}"):
+        with st.expander(t("runs.logs", id=run["id"])):
             try:
                 log = data.backend().logs(run["id"])
             except UserError as exc:
@@ -105,52 +110,56 @@ def runs_panel(runs: list[dict], now: float) -> None:
 
 
 def curves_section(frame: pd.DataFrame, tasks: list[str], colours: dict[str, str]) -> None:
-    st.subheader("Per-task curves")
+    st.subheader(t("runs.curves"))
     if frame.empty:
-        st.info("No metrics yet: curves appear after the first training steps.", icon=":material/hourglass_top:")
+        st.info(t("runs.no_metrics"), icon=":material/hourglass_top:")
         return
-    st.plotly_chart(charts.training_curves(frame, "loss", colours), key="curve_loss")
-    primary = dict.fromkeys(data.cards()[t]["metric"] for t in tasks if t in data.cards())
+    st.plotly_chart(localise_figure(charts.training_curves(frame, "loss", colours), "chart.t.curves", name="loss"),
+                    key="curve_loss")
+    primary = dict.fromkeys(data.cards()[task]["metric"] for task in tasks if task in data.cards())
     for metric in primary:
-        st.plotly_chart(charts.training_curves(frame, metric, colours), key=f"curve_{metric}")
+        st.plotly_chart(localise_figure(charts.training_curves(frame, metric, colours), "chart.t.curves", name=metric),
+                        key=f"curve_{metric}")
 
 
 def conflict_section(conflict: pd.DataFrame, tasks: list[str]) -> None:
-    st.subheader("Gradient conflict between tasks")
-    st.caption(text.CONFLICT_EXPLANATION)
+    st.subheader(t("runs.conflict"))
+    st.caption(t("text.conflict"))
     if len(tasks) < 2:
-        st.info("One task only: gradient conflict needs two or more tasks.", icon=":material/info:")
+        st.info(t("runs.one_task"), icon=":material/info:")
         return
     if not spec.get("conflict_every"):
-        st.info("Gradient conflict was not measured (k = 0). Set *Measure gradient conflict every k steps* on "
-                "New experiment (CLI: `--conflict-every 10`).", icon=":material/info:")
+        st.info(t("runs.no_conflict"), icon=":material/info:")
         return
     if conflict.empty:
-        st.info(f"No measurements yet: the first comes at step {spec['conflict_every']}.", icon=":material/hourglass_top:")
+        st.info(t("runs.conflict_first", step=spec["conflict_every"]), icon=":material/hourglass_top:")
         return
-    span = st.slider("Smoothing (EMA span, in measurements)", 1, 20, 5, key="runs_span")
-    st.plotly_chart(charts.cosine_over_time(conflict, "all", span), key="conflict_cosine")
+    span = st.slider(t("runs.span"), 1, 20, 5, key="runs_span")
+    st.plotly_chart(localise_figure(charts.cosine_over_time(conflict, "all", span), "chart.t.cosine", layer="all",
+                                    span=span), key="conflict_cosine")
     overall = conflict[conflict["layer"] == "all"]
     if not (overall["task_a"] == overall["task_b"]).any():
-        st.caption("Noise floor not recorded for this experiment: tick *Also measure the noise floor* on New "
-                   "experiment (CLI: `--noise-floor`) to see how much cosine SGD noise alone gives.")
+        st.caption(t("runs.no_noise_floor"))
     summary = summarise_conflict(overall)
     cos_col, rate_col = st.columns(2)
-    cos_col.plotly_chart(charts.pair_heatmap(pair_matrix(summary, tasks, "mean_cos"), tasks,
-                                             "Mean gradient cosine (diagonal: noise floor)", "mean cos"),
+    cos_col.plotly_chart(localise_figure(charts.pair_heatmap(pair_matrix(summary, tasks, "mean_cos"), tasks,
+                                                             t("runs.matrix_cos"), t("runs.matrix_cos_bar"))),
                          key="conflict_matrix_cos")
-    rate_col.plotly_chart(charts.pair_heatmap(pair_matrix(summary, tasks, "conflict_rate"), tasks,
-                                              "Conflict rate: share of steps with cos < 0", "rate",
-                                              diverging=False), key="conflict_matrix_rate")
-    st.plotly_chart(charts.magnitude_similarity_over_time(conflict, "all", span), key="conflict_magnitude")
+    rate_col.plotly_chart(localise_figure(charts.pair_heatmap(pair_matrix(summary, tasks, "conflict_rate"), tasks,
+                                                              t("runs.matrix_rate"), t("runs.matrix_rate_bar"),
+                                                              diverging=False)), key="conflict_matrix_rate")
+    st.plotly_chart(localise_figure(charts.magnitude_similarity_over_time(conflict, "all", span), "chart.t.magnitude",
+                                    layer="all", span=span), key="conflict_magnitude")
     pairs = [f"{a} × {b}" for i, a in enumerate(tasks) for b in tasks[i + 1:]]
-    pair = st.selectbox("Task pair for the per-layer and histogram views", pairs, key="runs_pair")
+    pair = st.selectbox(t("runs.pair"), pairs, key="runs_pair")
     task_a, task_b = pair.split(" × ")
     layer_col, hist_col = st.columns([3, 2])
-    layer_col.plotly_chart(charts.layer_heatmap(conflict, task_a, task_b), key="conflict_layers")
+    layer_col.plotly_chart(localise_figure(charts.layer_heatmap(conflict, task_a, task_b), "chart.t.layers", pair=pair),
+                           key="conflict_layers")
     chosen = overall[((overall["task_a"] == task_a) & (overall["task_b"] == task_b))
                      | ((overall["task_a"] == task_b) & (overall["task_b"] == task_a))]
-    hist_col.plotly_chart(charts.cosine_histogram_chart(cosine_histogram(chosen["cos"]), pair),
+    hist_col.plotly_chart(localise_figure(charts.cosine_histogram_chart(cosine_histogram(chosen["cos"]), pair),
+                                          "chart.t.histogram", pair=pair),
                           key="conflict_histogram")
 
 
@@ -166,11 +175,12 @@ def overview_table() -> None:
         **{status: rows[status].fillna(0).astype(int) for status in ("completed", "running", "queued", "stopped")},
     })
     table["done"] = table["completed"] / table["runs"].clip(lower=1)
-    with st.expander(f"All experiments ({len(table)}), newest first", expanded=len(table) > 1):
+    with st.expander(t("runs.all_experiments", n=len(table)), expanded=len(table) > 1):
         st.dataframe(table, hide_index=True, width="stretch", column_config={
-            "done": st.column_config.ProgressColumn("runs completed", min_value=0.0, max_value=1.0,
+            **{column: t(f"runs.col.{column}") for column in table.columns if column not in ("done", "created")},
+            "done": st.column_config.ProgressColumn(t("runs.col.done"), min_value=0.0, max_value=1.0,
                                                     format="percent"),
-            "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "created": st.column_config.DatetimeColumn(t("runs.col.created_utc"), format="YYYY-MM-DD HH:mm:ss"),
         })
 
 
@@ -185,15 +195,15 @@ def run_view(poll: bool) -> None:
     mtl_ids = [r["id"] for r in runs if r["kind"] == "mtl"]
     conflict_section(data.conflict(mtl_ids), tasks)
     if spec.get("sharing") == "soft":
-        st.subheader("Soft sharing: ‖θ_t − θ_s‖ over training")
-        st.caption("θ_s is the mean of the task encoders. λ_soft pulls each encoder towards it: a small distance "
-                   "means the tasks effectively share one encoder.")
-        st.plotly_chart(charts.soft_distance_curves(frame[frame["run_id"].isin(mtl_ids)], colours),
+        st.subheader(t("runs.soft"))
+        st.caption(t("runs.soft_caption"))
+        st.plotly_chart(localise_figure(charts.soft_distance_curves(frame[frame["run_id"].isin(mtl_ids)], colours),
+                                        "chart.t.soft"),
                         key="soft_distance")
     if poll and data.is_finished(runs):
         st.rerun()  # a full rerun redraws the view without polling
     if poll:
-        st.caption(f"Updating every {POLL_SECONDS} s while runs are queued or running.")
+        st.caption(t("runs.polling", seconds=POLL_SECONDS))
 
 
 polling = not data.is_finished(data.runs(experiment_id))
