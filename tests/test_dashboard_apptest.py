@@ -294,3 +294,19 @@ def test_compare_without_baselines_explains_why_nothing_is_compared(store_env):
     at = app("views/compare.py", exp=store_env["soft"])
     no_exceptions(at)
     assert any("no single-task baselines" in m for m in messages(at, "info"))
+
+
+def test_compare_in_chinese_translates_headings_and_charts(store_env):
+    at = app("views/compare.py", exp=store_env["hard"], lang="zh")
+    no_exceptions(at)
+    assert at.title[0].value == "比较"
+    assert [h.value for h in at.header] == ["多任务与单任务对比", "跨运行的曲线", "全部数值", "复现"]
+    charts = figures(at)
+    delta = next(spec for title, spec in charts.items() if title == "各任务的 Δ_t 与 Δm")
+    assert "正值 = 多任务更好" in json.dumps(delta, ensure_ascii=False)
+    assert trace_names(delta) == ["Δ_t", "Δm"]
+    assert any(title.startswith("各任务的测试指标") for title in charts)
+    assert any(title == "各运行在验证集上的 loss" for title in charts)
+    assert [d.proto.label for d in at.get("download_button")] == \
+        ["按任务的表格（CSV）", "摘要（JSON）", "按运行的测试指标（CSV）"]
+    assert at.code[0].value.startswith("python -m mtl_core run --tasks synth_1,synth_2")  # the CLI line stays as is

@@ -10,30 +10,31 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, state, text
+from dashboard import charts, data, state
+from dashboard.i18n import language_switch, localise_figure, t
 from mtl_core.analysis.summary import experiment_summary
 from mtl_core.errors import UserError
 
 MIN_SEEDS = 3
 
-st.title("Compare")
+language_switch()
+st.title(t("compare.title"))
 experiments = data.experiments()
 if experiments.empty:
-    st.info("Nothing to compare yet: start an experiment on **New experiment** (keep *single-task baselines* on).",
-            icon=":material/info:")
-    st.page_link("views/new_experiment.py", label="Go to New experiment", icon=":material/science:")
+    st.info(t("compare.none"), icon=":material/info:")
+    st.page_link("views/new_experiment.py", label=t("page.go_new"), icon=":material/science:")
     st.stop()
 
 ids = list(experiments["id"])
 wanted = st.query_params.get("exp")
 if wanted and wanted not in ids:
-    st.warning(f"No experiment '{wanted}' in this store; showing the newest.", icon=":material/link:")
+    st.warning(t("page.unknown_exp", id=wanted), icon=":material/link:")
 if wanted in ids and st.session_state.get("compare_url_exp") != wanted:
     st.session_state["compare_pick"] = wanted
 if st.session_state.get("compare_pick") not in ids:
     st.session_state["compare_pick"] = ids[0]
 labels = {row["id"]: data.experiment_label(row) for _, row in experiments.iterrows()}
-experiment_id = st.selectbox("Experiment", ids, key="compare_pick", format_func=labels.get)
+experiment_id = st.selectbox(t("page.experiment"), ids, key="compare_pick", format_func=labels.get)
 st.query_params["exp"] = experiment_id
 st.session_state["compare_url_exp"] = experiment_id
 
@@ -47,78 +48,81 @@ table = charts.comparison_table(summary["tasks"])
 compared = table[table["delta_pct"].notna()]  # tasks with both a multi-task and a single-task result
 
 # ---- multi-task vs single-task -------------------------------------------------------------------
-st.header("Multi-task vs single-task")
-st.markdown(text.DELTA_EXPLANATION)
+st.header(t("compare.mtl_vs_stl"))
+st.markdown(t("text.delta"))
 if compared.empty:
     unfinished = [r for r in summary["runs"] if r["status"] != "completed"]
     if not spec.get("baselines", True) or len(spec.get("tasks", [])) < 2:
-        st.info("This experiment has no single-task baselines to compare with. Launch it again with *Also train "
-                "single-task baselines* on (CLI: `--baselines`).", icon=":material/info:")
+        st.info(t("compare.no_baselines"), icon=":material/info:")
     elif unfinished:
-        st.info(f"Waiting for {len(unfinished)} run(s) to complete: the comparison appears when a multi-task run "
-                "and its baselines have finished. Follow them on **Runs**.", icon=":material/hourglass_top:")
+        st.info(t("compare.waiting", n=len(unfinished)), icon=":material/hourglass_top:")
     else:
-        st.info("No completed multi-task / single-task pairs in this experiment.", icon=":material/info:")
+        st.info(t("compare.no_pairs"), icon=":material/info:")
 else:
     negative = compared[compared["delta_pct"] < 0]
     delta_m = summary.get("delta_m_pct")
     metric_col, seeds_col = st.columns(2)
-    metric_col.metric("Δm (mean Δ_t over tasks)", "n/a" if delta_m is None else f"{delta_m:+.2f} %",
+    metric_col.metric(t("compare.delta_m"), t("chart.f.na") if delta_m is None else f"{delta_m:+.2f} %",
                       help=summary["sign_convention"])
     seeds = int(compared["n_seeds"].min())
-    seeds_col.metric("Seeds compared (paired)", seeds)
+    seeds_col.metric(t("compare.seeds"), seeds)
     if not negative.empty:
-        st.error("Negative transfer on " + ", ".join(f"**{row.task}** (Δ = {row.delta_pct:+.2f} %)"
-                                                     for row in negative.itertuples())
-                 + (": multi-task hurt this task even though Δm is positive." if delta_m and delta_m > 0 else
-                    ": multi-task did worse than single-task here."), icon=":material/trending_down:")
+        st.error(t("compare.negative", tasks=", ".join(f"**{row.task}** (Δ = {row.delta_pct:+.2f} %)"
+                                                       for row in negative.itertuples()))
+                 + (t("compare.negative_hidden") if delta_m and delta_m > 0 else
+                    t("compare.negative_plain")), icon=":material/trending_down:")
     if seeds < MIN_SEEDS:
-        st.warning(f"{seeds} seed(s): differences this small can be seed noise. Use {MIN_SEEDS} or more seeds "
-                   "before drawing conclusions.", icon=":material/casino:")
-    st.plotly_chart(charts.delta_chart(compared, delta_m, summary.get("delta_m_std")), key="compare_delta")
-    st.plotly_chart(charts.mtl_vs_stl_bars(compared), key="compare_bars")
+        st.warning(t("compare.few_seeds", seeds=seeds, min=MIN_SEEDS), icon=":material/casino:")
+    st.plotly_chart(localise_figure(charts.delta_chart(compared, delta_m, summary.get("delta_m_std")), "chart.t.delta"),
+                    key="compare_delta")
+    st.plotly_chart(localise_figure(charts.mtl_vs_stl_bars(compared), "chart.t.bars"), key="compare_bars")
 
 # ---- curves across runs --------------------------------------------------------------------------
-st.header("Curves across runs")
+st.header(t("compare.curves"))
 all_runs = data.all_runs()
-run_labels = {r["id"]: f"{labels[r['experiment_id']].rsplit(' · ', 1)[0]} · {charts.KIND_NAMES[r['kind']]} "
-                       f"{'+'.join(r['tasks'])} seed {r['seed']} ({r['status']})"
+run_labels = {r["id"]: t("compare.run_label", experiment=labels[r["experiment_id"]].rsplit(" · ", 1)[0],
+                           kind=t(f"chart.f.{'multi' if r['kind'] == 'mtl' else 'single'}"), tasks="+".join(r["tasks"]),
+                           seed=r["seed"], status=t(f"status.{r['status']}"))
               for r in all_runs if r["experiment_id"] in labels}
 this_experiment = [r["id"] for r in all_runs if r["experiment_id"] == experiment_id]
-chosen = st.multiselect("Runs to overlay (any experiment)", list(run_labels), default=this_experiment,
+chosen = st.multiselect(t("compare.overlay"), list(run_labels), default=this_experiment,
                         format_func=run_labels.get, key="compare_runs")
 name_col, split_col = st.columns(2)
 names = ["loss", "accuracy", "macro_f1", "span_f1", "pearson", "mse"]
-metric_name = name_col.selectbox("Metric", names, key="compare_metric")
-split = split_col.radio("Split", ["validation", "train"], horizontal=True, key="compare_split")
+metric_name = name_col.selectbox(t("compare.metric"), names, key="compare_metric")
+split = split_col.radio(t("compare.split"), ["validation", "train"], horizontal=True, key="compare_split",
+                        format_func=lambda value: t(f"compare.split.{value}"))
 if chosen:
     runs_by_id = {r["id"]: r for r in all_runs}
     frame = charts.with_run_info(data.metrics(chosen), [runs_by_id[i] for i in chosen])
-    st.plotly_chart(charts.runs_overlay(frame, metric_name, split), key="compare_overlay")
+    split_name = t("chart.f.validation_set" if split == "validation" else "chart.f.training_batches")
+    st.plotly_chart(localise_figure(charts.runs_overlay(frame, metric_name, split), "chart.t.overlay", name=metric_name,
+                                    split=split_name), key="compare_overlay")
 else:
-    st.info("Pick one or more runs to overlay their curves.", icon=":material/info:")
+    st.info(t("compare.pick_runs"), icon=":material/info:")
 
 # ---- every number, downloads, the CLI line -------------------------------------------------------
-st.header("Every number")
+st.header(t("compare.numbers"))
 per_run = pd.DataFrame([
     {"run": r["id"], "kind": r["kind"], "tasks": "+".join(r["tasks"]), "seed": r["seed"], "status": r["status"],
      "task": task, "metric": name, "test value": value}
     for r in data.runs(experiment_id) if r.get("result")
     for task, values in r["result"].get("test", {}).items() for name, value in values.items()])
-st.markdown("**Per task** (test set; Δ in %, positive = multi-task better)")
-st.dataframe(table, hide_index=True, width="stretch")
-st.markdown("**Per run** (every test metric)")
-st.dataframe(per_run, hide_index=True, width="stretch")
+st.markdown(t("compare.per_task"))
+st.dataframe(table, hide_index=True, width="stretch", column_config={c: t(f"compare.col.{c}") for c in table.columns})
+st.markdown(t("compare.per_run"))
+st.dataframe(per_run, hide_index=True, width="stretch",
+             column_config={c: t(f"compare.col.{c}") for c in per_run.columns})
 csv_col, json_col, runs_col = st.columns(3)
-csv_col.download_button("Per-task table (CSV)", table.to_csv(index=False), f"{experiment_id}-tasks.csv",
+csv_col.download_button(t("compare.download_tasks"), table.to_csv(index=False), f"{experiment_id}-tasks.csv",
                         mime="text/csv", key="download_tasks")
-runs_col.download_button("Per-run test metrics (CSV)", per_run.to_csv(index=False), f"{experiment_id}-runs.csv",
+runs_col.download_button(t("compare.download_runs"), per_run.to_csv(index=False), f"{experiment_id}-runs.csv",
                          mime="text/csv", key="download_runs")
-json_col.download_button("Summary (JSON)", json.dumps(summary, indent=2), f"{experiment_id}-summary.json",
+json_col.download_button(t("compare.download_summary"), json.dumps(summary, indent=2), f"{experiment_id}-summary.json",
                          mime="application/json", key="download_summary")
 
-st.header("Reproduce it")
-st.caption("The same experiment from the command line (it trains in the foreground and prints this summary):")
+st.header(t("compare.reproduce"))
+st.caption(t("compare.cli"))
 st.code(state.cli_command(spec), language="bash", wrap_lines=True)
-with st.expander("The experiment's full spec (JSON; `python -m mtl_core run --spec FILE`)"):
+with st.expander(t("compare.spec")):
     st.json(spec)
