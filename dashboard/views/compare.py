@@ -90,6 +90,8 @@ chosen = st.multiselect(t("compare.overlay"), list(run_labels), default=this_exp
 name_col, split_col = st.columns(2)
 names = ["loss", "accuracy", "macro_f1", "span_f1", "pearson", "mse"]
 metric_name = name_col.selectbox(t("compare.metric"), names, key="compare_metric")
+if "compare_split" in st.session_state:  # keep the choice when the language (the option labels) changes
+    st.session_state["compare_split"] = st.session_state["compare_split"]
 split = split_col.radio(t("compare.split"), ["validation", "train"], horizontal=True, key="compare_split",
                         format_func=lambda value: t(f"compare.split.{value}"))
 if chosen:
