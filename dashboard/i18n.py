@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard import text as _text
+
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
 SESSION_KEY = "lang"
@@ -439,6 +441,128 @@ STRINGS: dict[str, dict[str, str]] = {
     "compare.col.seed": {"en": "seed", "zh": "种子"},
     "compare.col.status": {"en": "status", "zh": "状态"},
     "compare.col.test value": {"en": "test value", "zh": "测试值"},
+    # ---- New experiment ------------------------------------------------------------------------
+    "new.title": {"en": "New experiment", "zh": "新实验"},
+    "new.intro": {"en": "Pick tasks, choose how they share a model, and launch. Every setting is in the page's URL: "
+                        "copy the address to share this exact setup.",
+                  "zh": "选择任务，决定它们如何共享模型，然后启动。所有设置都在页面网址中：复制地址即可分享完全相同的设置。"},
+    "new.url_notes": {"en": "Some values in the link could not be used and fell back to defaults:",
+                      "zh": "链接中的部分数值无法使用，已恢复为默认值："},
+    "new.presets": {"en": "**Presets**", "zh": "**预设**"},
+    "new.preset.ATIS intent + slots": {"en": "ATIS intent + slots", "zh": "ATIS 意图 + 槽位"},
+    "new.preset.Synthetic, related (p=0.9)": {"en": "Synthetic, related (p=0.9)", "zh": "合成任务，相关（p=0.9）"},
+    "new.preset.Synthetic, unrelated (p=0)": {"en": "Synthetic, unrelated (p=0)", "zh": "合成任务，不相关（p=0）"},
+    "new.choose_tasks": {"en": "Choose at least one task (two or more to learn them together), or start from a preset.",
+                         "zh": "请至少选择一个任务（选两个或更多才能一起学习），或从预设开始。"},
+    "new.tasks_header": {"en": "1 · Tasks", "zh": "1 · 任务"},
+    "new.tasks": {"en": "Tasks to learn together", "zh": "一起学习的任务"},
+    "new.tasks_placeholder": {"en": "Choose two or more tasks (one task = a single-task run)",
+                              "zh": "选择两个或更多任务（一个任务 = 单任务运行）"},
+    "new.tasks_help": {"en": "Tasks that share inputs or labels tend to help each other; the cards say which the "
+                             "catalog expects to be related.",
+                       "zh": "共享输入或标签的任务往往能互相帮助；任务卡片会说明目录认为哪些任务相关。"},
+    "new.higher_better": {"en": "↑ higher is better", "zh": "↑ 越高越好"},
+    "new.lower_better": {"en": "↓ lower is better", "zh": "↓ 越低越好"},
+    "new.card": {"en": "- kind: {kind}\n- metric: {metric} ({arrow})\n- examples: {sizes}\n"
+                       "- source: {source} · licence: {licence}",
+                 "zh": "- 类型：{kind}\n- 指标：{metric}（{arrow}）\n- 样本数：{sizes}\n"
+                       "- 来源：{source} · 许可证：{licence}"},
+    "new.related": {"en": "expected related: {tasks}", "zh": "预期相关：{tasks}"},
+    "new.unrelated": {"en": "expected unrelated (controls): {tasks}", "zh": "预期不相关（对照）：{tasks}"},
+    "new.kind.sentence_classification": {"en": "sentence classification", "zh": "句子分类"},
+    "new.kind.document_classification": {"en": "document classification", "zh": "文档分类"},
+    "new.kind.token_tagging": {"en": "token tagging (one label per word)", "zh": "词元标注（每个词一个标签）"},
+    "new.kind.sentence_regression": {"en": "sentence regression", "zh": "句子回归"},
+    "new.kind.vector_regression": {"en": "vector regression (synthetic)", "zh": "向量回归（合成）"},
+    "new.unavailable": {"en": "Unavailable tasks ({n}): why, and how to fix", "zh": "不可用的任务（{n} 个）：原因及解决方法"},
+    "new.upload": {"en": "Upload your own task (CSV or JSONL)", "zh": "上传自己的任务（CSV 或 JSONL）"},
+    "new.upload_help": {
+        "en": "Columns: `text` + `label` (sentence classification), `text` + `score` (sentence regression), "
+              "`tokens` + `tags` (token tagging; space-separated in CSV). At most 20 MB; the file is checked "
+              "completely before it is added.",
+        "zh": "列：`text` + `label`（句子分类）、`text` + `score`（句子回归）、`tokens` + `tags`"
+              "（词元标注；CSV 中以空格分隔）。最大 20 MB；文件在添加前会被完整检查。"},
+    "new.upload_file": {"en": "Task file", "zh": "任务文件"},
+    "new.upload_name": {"en": "Task name (lowercase letters, digits, _)", "zh": "任务名（小写字母、数字、_）"},
+    "new.upload_kind": {"en": "Kind", "zh": "类型"},
+    "new.upload_add": {"en": "Add task", "zh": "添加任务"},
+    "new.upload_no_file": {"en": "file: choose a CSV or JSONL file first", "zh": "文件：请先选择一个 CSV 或 JSONL 文件"},
+    "new.upload_checking": {"en": "Checking {name}…", "zh": "正在检查 {name}…"},
+    "new.upload_done": {"en": "Added task `{id}`: it is now in the task picker.", "zh": "已添加任务 `{id}`：现在可以在任务选择器中找到它。"},
+    "new.sharing_header": {"en": "2 · How the tasks share a model", "zh": "2 · 任务如何共享模型"},
+    "new.sharing": {"en": "Sharing mode", "zh": "共享方式"},
+    "new.weights": {"en": "**Loss weights λ_t** (0 switches a task's loss off)", "zh": "**损失权重 λ_t**（0 表示关闭该任务的损失）"},
+    "new.soft_lambda": {"en": "λ_soft: strength of the pull towards the mean encoder θ_s",
+                        "zh": "λ_soft：把编码器拉向平均编码器 θ_s 的强度"},
+    "new.soft_lambda_help": {"en": "0 = independent encoders; large values approach hard sharing.",
+                             "zh": "0 = 各自独立的编码器；取值很大时接近硬共享。"},
+    "new.layers": {"en": "**Layer each task's head reads** (1 = closest to the input, {depth} = top)",
+                   "zh": "**每个任务的输出头读取的层**（1 = 最靠近输入，{depth} = 顶层）"},
+    "new.layer_for": {"en": "layer for {task}", "zh": "{task} 的层"},
+    "new.model_header": {"en": "3 · Model, budget and measurements", "zh": "3 · 模型、训练预算与测量"},
+    "new.encoder": {"en": "Encoder", "zh": "编码器"},
+    "new.encoder_auto": {"en": "automatic (bilstm for text, mlp for synthetic)", "zh": "自动（文本用 bilstm，合成任务用 mlp）"},
+    "new.depth": {"en": "Encoder layers", "zh": "编码器层数"},
+    "new.depth_help": {"en": "MiniLM always has 6 layers.", "zh": "MiniLM 固定为 6 层。"},
+    "new.hidden": {"en": "Hidden size", "zh": "隐藏层大小"},
+    "new.freeze": {"en": "Freeze MiniLM (train the heads only; fast on CPU)", "zh": "冻结 MiniLM（只训练输出头；在 CPU 上很快）"},
+    "new.budget": {"en": "Budget", "zh": "训练预算"},
+    "new.budget.steps": {"en": "steps per task", "zh": "每个任务的步数"},
+    "new.budget.epochs": {"en": "epochs (largest task)", "zh": "epoch 数（以最大任务计）"},
+    "new.steps": {"en": "Steps per task", "zh": "每个任务的步数"},
+    "new.epochs": {"en": "Epochs over the largest training set", "zh": "在最大训练集上的 epoch 数"},
+    "new.seeds": {"en": "Seeds (comma-separated)", "zh": "随机种子（逗号分隔）"},
+    "new.seeds_help": {"en": "Use 3 or more seeds before trusting a difference: results are reported as mean ± std.",
+                       "zh": "至少用 3 个种子再相信差异：结果以均值 ± 标准差报告。"},
+    "new.baselines": {"en": "Also train single-task baselines (needed for Δ on Compare)",
+                      "zh": "同时训练单任务基线（“比较”页面计算 Δ 需要）"},
+    "new.conflict_every": {"en": "Measure gradient conflict every k steps (0 = never)", "zh": "每 k 步测量一次梯度冲突（0 = 不测量）"},
+    "new.noise_floor": {"en": "Also measure the noise floor (same task, two batches)", "zh": "同时测量噪声基线（同一任务的两个批次）"},
+    "new.max_train": {"en": "Max training examples per task (0 = all)", "zh": "每个任务的最大训练样本数（0 = 全部）"},
+    "new.p": {"en": "Synthetic task correlation p (1 = same task, 0 = unrelated)", "zh": "合成任务相关系数 p（1 = 同一任务，0 = 不相关）"},
+    "new.more": {"en": "More settings: learning rate, batch size, name", "zh": "更多设置：学习率、批大小、名称"},
+    "new.lr": {"en": "Learning rate (0 = the encoder's default)", "zh": "学习率（0 = 编码器的默认值）"},
+    "new.batch": {"en": "Batch size (examples per task per step)", "zh": "批大小（每个任务每步的样本数）"},
+    "new.name": {"en": "Experiment name (optional)", "zh": "实验名称（可选）"},
+    "new.launch_header": {"en": "4 · Launch", "zh": "4 · 启动"},
+    "new.device": {"en": "Device (auto)", "zh": "设备（自动）"},
+    "new.estimate": {"en": "Estimated time", "zh": "预计耗时"},
+    "new.estimate_caption": {
+        "en": "An estimate: {runs} run(s) ({baselines} single-task baselines) on {workers} worker(s), {steps} steps per "
+              "task, from CPU timings per encoder plus ~8 s to start each run.",
+        "zh": "估算：{runs} 个运行（其中 {baselines} 个单任务基线），{workers} 个工作进程，每个任务 {steps} 步；"
+              "依据各编码器的 CPU 计时，另加每个运行约 8 秒的启动时间。"},
+    "new.fix_field": {"en": "Fix the marked field to see an estimate.", "zh": "修正标出的字段后即可看到估算。"},
+    "new.launch": {"en": "Launch", "zh": "启动"},
+    "new.not_launched": {"en": "Not launched: {error}", "zh": "未启动：{error}"},
+    # the explanations of dashboard/text.py (English: the text there)
+    **{f"text.sharing.{mode}": {"en": _text.SHARING_LABELS[mode], "zh": zh}
+       for mode, zh in (("hard", "硬共享"), ("soft", "软共享"), ("hierarchical", "分层共享"))},
+    "text.explain.hard": {"en": _text.SHARING_EXPLANATIONS["hard"], "zh": (
+        "**硬共享**：所有任务共用一个编码器 θ_s，每个任务只拥有一个小的输出头 θ_t。每个训练步把加权后的各任务损失相加，"
+        "因此所有任务都在推动同一组共享权重。当任务需要相同的特征时，这对较小的任务是白得的提升；"
+        "当它们往相反方向拉（梯度余弦为负）时，一个任务可能损害另一个任务。")},
+    "text.explain.soft": {"en": _text.SHARING_EXPLANATIONS["soft"], "zh": (
+        "**软共享**：每个任务有自己的编码器 θ_t，一个 L2 惩罚项把各编码器拉向它们的平均 θ_s = (1/T) Σ_t θ_t"
+        "（这里 θ_s 是各任务编码器的平均，而不是一份单独学习的副本）。λ_soft 决定拉力大小：λ_soft = 0 即各自独立训练，"
+        "λ_soft 非常大时接近硬共享。在运行视图中观察 ‖θ_t − θ_s‖：它表示每个任务的编码器偏离了多远。")},
+    "text.explain.hierarchical": {"en": _text.SHARING_EXPLANATIONS["hierarchical"], "zh": (
+        "**分层共享**：只有一个编码器堆栈，但每个任务的输出头读取你选择的那一层。低层次任务（词性标注、槽位、命名实体）"
+        "通常读取较低的层，高层次任务（意图、情感、主题）读取顶层，这样较低的层学习两者都需要的内容"
+        "（Søgaard & Goldberg 2016：在最内层加入词性监督，比在最外层更有助于组块分析）。")},
+    "text.note.hard": {"en": _text.FORMULA_NOTES["hard"], "zh": "θ_s：共享编码器；θ_t：任务 t 的输出头；λ_t：任务 t 损失的权重。"},
+    "text.note.soft": {"en": _text.FORMULA_NOTES["soft"], "zh": "θ_t：任务 t 自己的编码器；θ_s = (1/T) Σ_t θ_t，即各任务编码器的平均。"},
+    "text.note.hierarchical": {"en": _text.FORMULA_NOTES["hierarchical"],
+                               "zh": "只有一个编码器；任务 t 的输出头读取为它选择的层，因此只有该层及以下的层会收到它的梯度。"},
+    # words of the sharing diagram (dashboard/text.sharing_diagram), replaced inside its DOT text
+    "diagram.head_task": {"en": "head: task ", "zh": "输出头：任务 "},
+    "diagram.head": {"en": "head: ", "zh": "输出头："},
+    "diagram.input": {"en": '"input"', "zh": '"输入"'},
+    "diagram.shared_encoder": {"en": "shared encoder θ_s", "zh": "共享编码器 θ_s"},
+    "diagram.shared_layer": {"en": "shared layer ", "zh": "共享层 "},
+    "diagram.encoder_for": {"en": "encoder θ for ", "zh": "编码器 θ："},
+    "diagram.mean": {"en": "θ_s = mean of encoders", "zh": "θ_s = 编码器的平均"},
+    "diagram.pull": {"en": " L2 pull", "zh": " L2 拉力"},
     # ---- chart titles with values (set by localise_figure in another language) ----------------
     "chart.t.curves": {"en": "{name} per task: multi-task (solid) vs single-task baselines (dashed)",
                        "zh": "各任务的 {name}：多任务（实线）与单任务基线（虚线）"},

@@ -310,3 +310,17 @@ def test_compare_in_chinese_translates_headings_and_charts(store_env):
     assert [d.proto.label for d in at.get("download_button")] == \
         ["按任务的表格（CSV）", "摘要（JSON）", "按运行的测试指标（CSV）"]
     assert at.code[0].value.startswith("python -m mtl_core run --tasks synth_1,synth_2")  # the CLI line stays as is
+
+
+def test_new_experiment_in_chinese_keeps_the_language_in_the_url(store_env):
+    at = app(lang="zh", tasks="synth_1,synth_2", sharing="soft")
+    no_exceptions(at)
+    assert at.title[0].value == "新实验"
+    assert [h.value for h in at.header] == ["1 · 任务", "2 · 任务如何共享模型", "3 · 模型、训练预算与测量", "4 · 启动"]
+    assert at.radio(key="new_sharing").value == "soft"
+    assert "软共享" in at.radio(key="new_sharing").options
+    assert any(m.value.startswith("**软共享**") for m in at.markdown)
+    assert at.query_params["lang"] == "zh" and at.query_params["tasks"] == "synth_1,synth_2"
+    assert not at.warning  # ?lang= is not a form setting: no "could not be used" note
+    assert "启动" in [b.label for b in at.button]
+    assert any("θ_s = 编码器的平均" in chart.proto.spec for chart in at.get("graphviz_chart"))

@@ -8,15 +8,29 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, state, text
+from dashboard.i18n import DEFAULT_LANGUAGE, STRINGS, language_switch, t
 from mtl_core.errors import UserError
 from mtl_core.spec import ExperimentSpec
 
 PREFIX = "new_"
 SCALARS = [field.name for field in state.FIELDS]
-KIND_NAMES = {"sentence_classification": "sentence classification", "document_classification":
-              "document classification", "token_tagging": "token tagging (one label per word)",
-              "sentence_regression": "sentence regression", "vector_regression": "vector regression (synthetic)"}
 UPLOAD_KINDS = ("sentence_classification", "sentence_regression", "token_tagging")
+
+
+def kind_name(kind: str) -> str:
+    return t(f"new.kind.{kind}") if f"new.kind.{kind}" in STRINGS else kind
+
+
+def preset_label(name: str) -> str:
+    return t(f"new.preset.{name}") if f"new.preset.{name}" in STRINGS else name
+
+
+def diagram_text(dot: str) -> str:
+    """The sharing diagram's words in the page's language (node names change everywhere alike)."""
+    words = sorted((key for key in STRINGS if key.startswith("diagram.")), key=lambda k: -len(STRINGS[k]["en"]))
+    for word in words:
+        dot = dot.replace(STRINGS[word]["en"], t(word))
+    return dot
 
 
 def key(name: str) -> str:
@@ -75,17 +89,17 @@ def field_error(error: UserError | None, *fields: str) -> None:
     if error is None or not (error.field in fields or (error.field in (None, "task") and "tasks" in fields)):
         return
     if error.field == "tasks" and not form["tasks"] and not st.session_state.get("newui_launch"):
-        st.info("Choose at least one task (two or more to learn them together), or start from a preset.",
-                icon=":material/arrow_forward:")
+        st.info(t("new.choose_tasks"), icon=":material/arrow_forward:")
     else:
         st.error(str(error), icon=":material/warning:")
 
 
 # ---- form state: URL -> widgets (a link, a preset, the first visit), or the form left on this page ----
+lang = language_switch()  # ?lang= is the language's, not the form's
 cards = data.cards()
 available = [task for task, card in cards.items() if card["available"]]
 kinds = {task: cards[task]["kind"] for task in available}
-query = st.query_params.to_dict()
+query = {name: value for name, value in st.query_params.to_dict().items() if name != "lang"}
 if st.session_state.get(key("written_query")) != query:
     if query or key("saved_form") not in st.session_state:
         form, notes = state.parse_query(query, available)
@@ -103,11 +117,10 @@ form = read_form(kinds)
 spec, error = validate(form)
 depth = encoder_depth(form)
 
-st.title("New experiment")
-st.caption("Pick tasks, choose how they share a model, and launch. Every setting is in the page's URL: "
-           "copy the address to share this exact setup.")
+st.title(t("new.title"))
+st.caption(t("new.intro"))
 if st.session_state.get(key("url_notes")):
-    st.warning("Some values in the link could not be used and fell back to defaults:\n\n"
+    st.warning(t("new.url_notes") + "\n\n"
                + "\n".join(f"- {note}" for note in st.session_state[key("url_notes")]), icon=":material/link:")
 
 
@@ -117,34 +130,31 @@ def apply_preset(name: str) -> None:
     st.session_state[key("url_notes")] = []
 
 
-st.markdown("**Presets**")
+st.markdown(t("new.presets"))
 for column, name in zip(st.columns(len(state.PRESETS)), state.PRESETS):
-    column.button(name, key=f"newui_preset_{name}", on_click=apply_preset, args=(name,), width="stretch")
+    column.button(preset_label(name), key=f"newui_preset_{name}", on_click=apply_preset, args=(name,), width="stretch")
 
 # ---- 1. tasks ------------------------------------------------------------------------------------
-st.header("1 · Tasks")
-st.multiselect("Tasks to learn together", options=available, key=key("tasks"),
-               format_func=lambda t: f"{cards[t]['name']} ({t})",
-               placeholder="Choose two or more tasks (one task = a single-task run)",
-               help="Tasks that share inputs or labels tend to help each other; the cards say which the "
-                    "catalog expects to be related.")
+st.header(t("new.tasks_header"))
+st.multiselect(t("new.tasks"), options=available, key=key("tasks"),
+               format_func=lambda task: f"{cards[task]['name']} ({task})",
+               placeholder=t("new.tasks_placeholder"), help=t("new.tasks_help"))
 field_error(error, "tasks")
 
 
 def task_card(card: dict, chosen: list[str]) -> None:
-    arrow = "↑ higher is better" if card["higher_is_better"] else "↓ lower is better"
+    arrow = t("new.higher_better") if card["higher_is_better"] else t("new.lower_better")
     sizes = card.get("sizes") or {}
     st.markdown(f"**{card['name']}** `{card['id']}`")
     st.caption(card["description"])
-    st.markdown(f"- kind: {KIND_NAMES.get(card['kind'], card['kind'])}\n"
-                f"- metric: {card['metric']} ({arrow})\n"
-                f"- examples: " + ", ".join(f"{split} {n:,}" for split, n in sizes.items()) + "\n"
-                f"- source: {card['source']} · licence: {card['licence']}")
-    related = [t + (" ✓" if t in chosen else "") for t in card.get("related", [])]
+    st.markdown(t("new.card", kind=kind_name(card["kind"]), metric=card["metric"], arrow=arrow,
+                  sizes=", ".join(f"{split} {n:,}" for split, n in sizes.items()), source=card["source"],
+                  licence=card["licence"]))
+    related = [task + (" ✓" if task in chosen else "") for task in card.get("related", [])]
     if related:
-        st.markdown("expected related: " + ", ".join(related))
+        st.markdown(t("new.related", tasks=", ".join(related)))
     if card.get("unrelated"):
-        st.markdown("expected unrelated (controls): " + ", ".join(card["unrelated"]))
+        st.markdown(t("new.unrelated", tasks=", ".join(card["unrelated"])))
 
 
 if form["tasks"]:
@@ -155,150 +165,152 @@ if form["tasks"]:
 
 unavailable = [card for card in cards.values() if not card["available"]]
 if unavailable:
-    with st.expander(f"Unavailable tasks ({len(unavailable)}): why, and how to fix"):
+    with st.expander(t("new.unavailable", n=len(unavailable))):
         for card in unavailable:
             st.markdown(f"**{card['name']}** `{card['id']}`: {card['reason']}")
             if card.get("fix"):
                 st.code(card["fix"], language="bash")
 
-with st.expander("Upload your own task (CSV or JSONL)"):
-    st.markdown("Columns: `text` + `label` (sentence classification), `text` + `score` (sentence regression), "
-                "`tokens` + `tags` (token tagging; space-separated in CSV). At most 20 MB; the file is checked "
-                "completely before it is added.")
-    upload = st.file_uploader("Task file", type=["csv", "jsonl"], key="newui_upload_file")
-    upload_name = st.text_input("Task name (lowercase letters, digits, _)", key="newui_upload_name")
-    upload_kind = st.selectbox("Kind", UPLOAD_KINDS, format_func=KIND_NAMES.get, key="newui_upload_kind")
-    if st.button("Add task", key="newui_upload_add"):
+with st.expander(t("new.upload")):
+    st.markdown(t("new.upload_help"))
+    upload = st.file_uploader(t("new.upload_file"), type=["csv", "jsonl"], key="newui_upload_file")
+    upload_name = st.text_input(t("new.upload_name"), key="newui_upload_name")
+    if "newui_upload_kind" in st.session_state:  # keep the choice when the language (the labels) changes
+        st.session_state["newui_upload_kind"] = st.session_state["newui_upload_kind"]
+    upload_kind = st.selectbox(t("new.upload_kind"), UPLOAD_KINDS, format_func=kind_name, key="newui_upload_kind")
+    if st.button(t("new.upload_add"), key="newui_upload_add"):
         from mtl_core.tasks.user import add_user_task_from_bytes
 
         if upload is None:
-            st.error("file: choose a CSV or JSONL file first", icon=":material/warning:")
+            st.error(t("new.upload_no_file"), icon=":material/warning:")
         else:
             try:
-                with st.spinner(f"Checking {upload.name}…"):
+                with st.spinner(t("new.upload_checking", name=upload.name)):
                     card = add_user_task_from_bytes(upload.getvalue(), upload.name, upload_name, upload_kind)
             except UserError as exc:
                 st.error(str(exc), icon=":material/warning:")
             else:
                 data.clear_catalog()
-                st.session_state[key("upload_done")] = f"Added task `{card.id}`: it is now in the task picker."
+                st.session_state[key("upload_done")] = t("new.upload_done", id=card.id)
                 st.rerun()
     if st.session_state.get(key("upload_done")):
         st.success(st.session_state.pop(key("upload_done")))
 
 # ---- 2. sharing ----------------------------------------------------------------------------------
-st.header("2 · How the tasks share a model")
-st.radio("Sharing mode", state.SHARING, key=key("sharing"), horizontal=True, format_func=text.SHARING_LABELS.get)
+st.header(t("new.sharing_header"))
+st.radio(t("new.sharing"), state.SHARING, key=key("sharing"), horizontal=True,
+         format_func=lambda mode: t(f"text.sharing.{mode}"))
 field_error(error, "sharing")
 explain, draw = st.columns([3, 2])
 with explain:
-    st.markdown(text.SHARING_EXPLANATIONS[form["sharing"]])
+    st.markdown(t(f"text.explain.{form['sharing']}"))
     st.latex(text.loss_formula(form["sharing"], form["tasks"], form["weights"], float(form["soft_lambda"]),
                                form["layers"]))
-    st.caption(text.FORMULA_NOTES[form["sharing"]])
+    st.caption(t(f"text.note.{form['sharing']}"))
 with draw:
-    st.graphviz_chart(text.sharing_diagram(form["sharing"], form["tasks"], depth, form["layers"]))
+    dot = text.sharing_diagram(form["sharing"], form["tasks"], depth, form["layers"])
+    st.graphviz_chart(dot if lang == DEFAULT_LANGUAGE else diagram_text(dot))
 
 if form["tasks"]:
-    st.markdown("**Loss weights λ_t** (0 switches a task's loss off)")
+    st.markdown(t("new.weights"))
     for column, task in zip(st.columns(min(len(form["tasks"]), 4)) * 2, form["tasks"]):
         column.slider(f"λ {task}", 0.0, state.WEIGHT_MAX, step=0.05, key=key(f"w_{task}"))
     field_error(error, "weights")
 if form["sharing"] == "soft":
-    st.number_input("λ_soft: strength of the pull towards the mean encoder θ_s", min_value=0.0, max_value=100.0,
+    st.number_input(t("new.soft_lambda"), min_value=0.0, max_value=100.0,
                     step=0.01, format="%.4f", key=key("soft_lambda"),
-                    help="0 = independent encoders; large values approach hard sharing.")
+                    help=t("new.soft_lambda_help"))
     field_error(error, "soft_lambda")
 if form["sharing"] == "hierarchical" and form["tasks"]:
-    st.markdown(f"**Layer each task's head reads** (1 = closest to the input, {depth} = top)")
+    st.markdown(t("new.layers", depth=depth))
     for column, task in zip(st.columns(min(len(form["tasks"]), 4)) * 2, form["tasks"]):
-        column.selectbox(f"layer for {task}", list(range(1, depth + 1)), key=key(f"layer_{task}"))
+        column.selectbox(t("new.layer_for", task=task), list(range(1, depth + 1)), key=key(f"layer_{task}"))
     field_error(error, "layers")
 
 # ---- 3. model, budget, measurements --------------------------------------------------------------
-st.header("3 · Model, budget and measurements")
+st.header(t("new.model_header"))
 left, middle, right = st.columns(3)
 with left:
-    st.selectbox("Encoder", state.ENCODERS, key=key("encoder"),
-                 format_func=lambda e: "automatic (bilstm for text, mlp for synthetic)" if e == "auto" else e)
+    st.selectbox(t("new.encoder"), state.ENCODERS, key=key("encoder"),
+                 format_func=lambda e: t("new.encoder_auto") if e == "auto" else e)
     field_error(error, "encoder")
-    st.number_input("Encoder layers", min_value=1, max_value=12, step=1, key=key("depth"),
-                    disabled=form["encoder"] == "minilm", help="MiniLM always has 6 layers.")
+    st.number_input(t("new.depth"), min_value=1, max_value=12, step=1, key=key("depth"),
+                    disabled=form["encoder"] == "minilm", help=t("new.depth_help"))
     field_error(error, "encoder_layers")
-    st.number_input("Hidden size", min_value=2, max_value=4096, step=16, key=key("hidden"))
+    st.number_input(t("new.hidden"), min_value=2, max_value=4096, step=16, key=key("hidden"))
     field_error(error, "hidden_size")
     if form["encoder"] == "minilm":
-        st.checkbox("Freeze MiniLM (train the heads only; fast on CPU)", key=key("freeze"))
+        st.checkbox(t("new.freeze"), key=key("freeze"))
 with middle:
-    st.radio("Budget", state.BUDGETS, key=key("budget"), horizontal=True,
-             format_func=lambda b: "steps per task" if b == "steps" else "epochs (largest task)")
+    st.radio(t("new.budget"), state.BUDGETS, key=key("budget"), horizontal=True,
+             format_func=lambda b: t("new.budget.steps") if b == "steps" else t("new.budget.epochs"))
     if form["budget"] == "steps":
-        st.number_input("Steps per task", min_value=1, max_value=1_000_000, step=50, key=key("steps"))
+        st.number_input(t("new.steps"), min_value=1, max_value=1_000_000, step=50, key=key("steps"))
     else:
-        st.number_input("Epochs over the largest training set", min_value=0.01, max_value=1000.0, step=0.5,
+        st.number_input(t("new.epochs"), min_value=0.01, max_value=1000.0, step=0.5,
                         key=key("epochs"))
     field_error(error, "steps", "epochs")
-    st.text_input("Seeds (comma-separated)", key=key("seeds"),
-                  help="Use 3 or more seeds before trusting a difference: results are reported as mean ± std.")
+    st.text_input(t("new.seeds"), key=key("seeds"),
+                  help=t("new.seeds_help"))
     field_error(error, "seeds")
-    st.checkbox("Also train single-task baselines (needed for Δ on Compare)", key=key("baselines"))
+    st.checkbox(t("new.baselines"), key=key("baselines"))
 with right:
-    st.number_input("Measure gradient conflict every k steps (0 = never)", min_value=0, max_value=1_000_000,
+    st.number_input(t("new.conflict_every"), min_value=0, max_value=1_000_000,
                     step=5, key=key("conflict_every"))
     field_error(error, "conflict_every")
-    st.checkbox("Also measure the noise floor (same task, two batches)", key=key("noise_floor"))
-    st.number_input("Max training examples per task (0 = all)", min_value=0, max_value=100_000_000, step=500,
+    st.checkbox(t("new.noise_floor"), key=key("noise_floor"))
+    st.number_input(t("new.max_train"), min_value=0, max_value=100_000_000, step=500,
                     key=key("max_train"))
     field_error(error, "max_train_examples")
-    if any(kinds.get(t) == "vector_regression" for t in form["tasks"]):
-        st.slider("Synthetic task correlation p (1 = same task, 0 = unrelated)", -1.0, 1.0, step=0.05,
+    if any(kinds.get(task) == "vector_regression" for task in form["tasks"]):
+        st.slider(t("new.p"), -1.0, 1.0, step=0.05,
                   key=key("p"))
         field_error(error, "synthetic_correlation")
-with st.expander("More settings: learning rate, batch size, name"):
-    st.number_input("Learning rate (0 = the encoder's default)", min_value=0.0, max_value=10.0, step=0.0001,
+with st.expander(t("new.more")):
+    st.number_input(t("new.lr"), min_value=0.0, max_value=10.0, step=0.0001,
                     format="%.5f", key=key("lr"))
     field_error(error, "lr")
-    st.number_input("Batch size (examples per task per step)", min_value=1, max_value=4096, step=8, key=key("batch"))
+    st.number_input(t("new.batch"), min_value=1, max_value=4096, step=8, key=key("batch"))
     field_error(error, "batch_size")
-    st.text_input("Experiment name (optional)", key=key("name"))
+    st.text_input(t("new.name"), key=key("name"))
 
 # ---- 4. launch -----------------------------------------------------------------------------------
-st.header("4 · Launch")
+st.header(t("new.launch_header"))
 device, estimate = st.columns(2)
-device.metric("Device (auto)", data.device_description())
+device.metric(t("new.device"), data.device_description())
 if spec is not None:
-    sizes = {t: (cards[t].get("sizes") or {}).get("train", 0) for t in spec.tasks}
+    sizes = {task: (cards[task].get("sizes") or {}).get("train", 0) for task in spec.tasks}
     seconds = state.estimate_seconds(spec, sizes, data.worker_slots())
-    estimate.metric("Estimated time", f"≈ {state.format_duration(seconds)}")
+    estimate.metric(t("new.estimate"), f"≈ {state.format_duration(seconds)}")
     runs = spec.runs()
-    estimate.caption(f"An estimate: {len(runs)} run(s) ({sum(r.kind == 'stl' for r in runs)} single-task "
-                     f"baselines) on {data.worker_slots()} worker(s), {state.budget_steps(spec, sizes)} steps per "
-                     "task, from CPU timings per encoder plus ~8 s to start each run.")
+    estimate.caption(t("new.estimate_caption", runs=len(runs), baselines=sum(r.kind == "stl" for r in runs),
+                       workers=data.worker_slots(), steps=state.budget_steps(spec, sizes)))
 else:
-    estimate.metric("Estimated time", "—")
+    estimate.metric(t("new.estimate"), "—")
     if error is not None:
-        estimate.caption("Fix the marked field to see an estimate.")
+        estimate.caption(t("new.fix_field"))
 if error is not None and error.field not in (
         "tasks", "weights", "soft_lambda", "layers", "sharing", "encoder", "encoder_layers", "hidden_size", "steps",
         "epochs", "seeds", "conflict_every", "max_train_examples", "synthetic_correlation", "lr", "batch_size", "task",
         None):
     st.error(str(error), icon=":material/warning:")
-if st.button("Launch", type="primary", key="newui_launch", width="stretch"):
+if st.button(t("new.launch"), type="primary", key="newui_launch", width="stretch"):
     if error is not None:
-        st.error(f"Not launched: {error}", icon=":material/warning:")
+        st.error(t("new.not_launched", error=error), icon=":material/warning:")
     else:
         try:
             experiment_id, _ = data.backend().submit(spec)
         except UserError as exc:
-            st.error(f"Not launched: {exc}", icon=":material/warning:")
+            st.error(t("new.not_launched", error=exc), icon=":material/warning:")
         else:
             st.session_state["runs_experiment"] = experiment_id
-            st.switch_page("views/runs.py", query_params={"exp": experiment_id})
+            st.switch_page("views/runs.py", query_params={"exp": experiment_id,
+                                                         **({} if lang == DEFAULT_LANGUAGE else {"lang": lang})})
 
 # ---- form -> URL (only what differs from the defaults) -------------------------------------------
 form = read_form(kinds)
 written = state.to_query(form, kinds)
 st.session_state[key("saved_form")] = form
-if st.query_params.to_dict() != written:
-    st.query_params.from_dict(written)
+if {name: value for name, value in st.query_params.to_dict().items() if name != "lang"} != written:
+    st.query_params.from_dict({**written, **({} if lang == DEFAULT_LANGUAGE else {"lang": lang})})
 st.session_state[key("written_query")] = written
