@@ -124,6 +124,6 @@ def test_launch_from_a_link_and_watch_the_run_view(server):
             page.goto(f"{server['url']}/compare?exp={experiment_id}")
             plotly_chart(page, "Δ_t per task").wait_for(timeout=60_000)
             screenshot(page, "browser-compare.png")
-            assert page.get_by_text("python -m mtl_core run --tasks synth_1,synth_2").count() >= 1
+            page.get_by_text("python -m mtl_core run --tasks synth_1,synth_2").first.wait_for(timeout=30_000)
         finally:
             browser.close()

@@ -48,12 +48,14 @@ def test_a_lesson_link_runs_and_explains_then_the_map_shows_its_matrices(server,
             page.get_by_text("What just happened").wait_for(timeout=240_000)
             plotly_chart(page, "Validation MSE: shared (solid)").wait_for(timeout=30_000)
             plotly_chart(page, "Gradient cosine between synth_1 and synth_2").wait_for(timeout=30_000)
+            page.get_by_text("With p = 0:").wait_for(timeout=30_000)  # the summary's lines follow its heading
             assert page.get_by_text("With p = 0:").count() == 1
             page.wait_for_timeout(1500)
             page.screenshot(path=str(ARTIFACTS / "browser-lab-relatedness.png"), full_page=True)
 
             page.goto(lesson + "&lang=zh")  # the same link in Chinese: the earlier runs are shown at once
             page.get_by_text("刚才发生了什么").wait_for(timeout=60_000)
+            page.get_by_text("当 p = 0 时：").wait_for(timeout=30_000)
             assert page.get_by_text("当 p = 0 时：").count() == 1
             page.get_by_role("link", name="教学实验室").wait_for(timeout=30_000)  # the navigation too
             plotly_chart(page, "验证集 MSE").wait_for(timeout=30_000)
@@ -67,7 +69,9 @@ def test_a_lesson_link_runs_and_explains_then_the_map_shows_its_matrices(server,
             plotly_chart(page, "Tasks clustered by lookahead affinity").wait_for(timeout=30_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(ARTIFACTS / "browser-relatedness-map.png"), full_page=True)
-            assert page.get_by_text("helper task i").count() >= 1
-            assert page.locator("code").filter(has_text="python -m mtl_core map --tasks synth_1,synth_2,synth_3").count() == 1
+            page.get_by_text("helper task i").first.wait_for(timeout=30_000)
+            cli_line = page.locator("code").filter(has_text="python -m mtl_core map --tasks synth_1,synth_2,synth_3")
+            cli_line.first.wait_for(timeout=30_000)
+            assert cli_line.count() == 1
         finally:
             browser.close()
