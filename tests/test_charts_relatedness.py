@@ -5,7 +5,6 @@ table of both languages.
 """
 from __future__ import annotations
 
-import json
 import re
 import string
 

@@ -6,7 +6,6 @@ sharing with the noise floor, soft sharing without baselines); the pages are the
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from streamlit.testing.v1 import AppTest

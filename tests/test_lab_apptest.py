@@ -13,7 +13,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_helpers import APP, ROOT, dashboard_env, stop_background, wait_until_finished
+from tests.dashboard_helpers import ROOT, dashboard_env, stop_background, wait_until_finished
 
 LAB = str(ROOT / "dashboard" / "views" / "lab.py")
 MAP = str(ROOT / "dashboard" / "views" / "relatedness_map.py")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import charts, data, state
 from dashboard.i18n import language_switch, localise_figure, t
+from dashboard.widgets import experiment_picker
 from mtl_core.analysis.summary import experiment_summary
 from mtl_core.errors import UserError
 
@@ -25,18 +26,8 @@ if experiments.empty:
     st.page_link("views/new_experiment.py", label=t("page.go_new"), icon=":material/science:")
     st.stop()
 
-ids = list(experiments["id"])
-wanted = st.query_params.get("exp")
-if wanted and wanted not in ids:
-    st.warning(t("page.unknown_exp", id=wanted), icon=":material/link:")
-if wanted in ids and st.session_state.get("compare_url_exp") != wanted:
-    st.session_state["compare_pick"] = wanted
-if st.session_state.get("compare_pick") not in ids:
-    st.session_state["compare_pick"] = ids[0]
-labels = {row["id"]: data.experiment_label(row) for _, row in experiments.iterrows()}
-experiment_id = st.selectbox(t("page.experiment"), ids, key="compare_pick", format_func=labels.get)
-st.query_params["exp"] = experiment_id
-st.session_state["compare_url_exp"] = experiment_id
+experiment_id = experiment_picker(experiments, prefix="compare", label=t("page.experiment"),
+                                  unknown_key="page.unknown_exp")
 
 try:
     summary = experiment_summary(data.store(), experiment_id)
@@ -80,6 +71,7 @@ else:
 # ---- curves across runs --------------------------------------------------------------------------
 st.header(t("compare.curves"))
 all_runs = data.all_runs()
+labels = {row["id"]: data.experiment_label(row) for _, row in experiments.iterrows()}
 run_labels = {r["id"]: t("compare.run_label", experiment=labels[r["experiment_id"]].rsplit(" · ", 1)[0],
                            kind=t(f"chart.f.{'multi' if r['kind'] == 'mtl' else 'single'}"), tasks="+".join(r["tasks"]),
                            seed=r["seed"], status=t(f"status.{r['status']}"))

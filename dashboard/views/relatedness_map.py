@@ -16,6 +16,7 @@ import streamlit as st
 from dashboard import data, state
 from dashboard import charts_relatedness as rc
 from dashboard.i18n import language_switch, t
+from dashboard.widgets import experiment_picker
 from mtl_core.errors import UserError
 
 POLL_SECONDS = 2
@@ -90,17 +91,7 @@ maps = map_experiments()
 if maps.empty:
     st.info(t("map.none"), icon="ℹ️")
     st.stop()
-ids = list(maps["id"])
-wanted = st.query_params.get("exp")
-if wanted and wanted not in ids:
-    st.warning(t("map.unknown_exp", id=wanted), icon="🔗")
-if wanted in ids and st.session_state.get("map_url_exp") != wanted:
-    st.session_state["map_pick"] = wanted
-if st.session_state.get("map_pick") not in ids:
-    st.session_state["map_pick"] = ids[0]
-labels = {row["id"]: data.experiment_label(row) for _, row in maps.iterrows()}
-experiment_id = st.selectbox(t("map.pick"), ids, key="map_pick", format_func=labels.get)
-st.query_params["exp"] = st.session_state["map_url_exp"] = experiment_id
+experiment_id = experiment_picker(maps, prefix="map", label=t("map.pick"), unknown_key="map.unknown_exp")
 map_spec = json.loads(maps.set_index("id").loc[experiment_id, "spec_json"])
 map_tasks = list(map_spec.get("tasks", []))
 if st.session_state.get("map_groups_for") != experiment_id:  # a newly picked map: its own B

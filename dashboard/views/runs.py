@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard import charts, data, state
 from dashboard.i18n import language_switch, localise_figure, t
+from dashboard.widgets import experiment_picker
 from mtl_core.analysis.conflict_stats import cosine_histogram, pair_matrix, summarise_conflict
 from mtl_core.errors import UserError
 
@@ -34,19 +35,8 @@ if experiments.empty:
 specs = {row.id: json.loads(row.spec_json) for row in experiments.itertuples()}
 
 # ---- which experiment: ?exp=… (a link, or Launch on New experiment), else the newest ---------------
-ids = list(experiments["id"])
-wanted = st.query_params.get("exp")
-if wanted and wanted not in ids:
-    st.warning(t("page.unknown_exp", id=wanted), icon=":material/link:")
-if wanted in ids and st.session_state.get("runs_url_exp") != wanted:
-    st.session_state["runs_pick"] = wanted
-if st.session_state.get("runs_pick") not in ids:
-    st.session_state["runs_pick"] = st.session_state.get("runs_experiment") if \
-        st.session_state.get("runs_experiment") in ids else ids[0]
-labels = {row["id"]: data.experiment_label(row) for _, row in experiments.iterrows()}
-experiment_id = st.selectbox(t("page.experiment"), ids, key="runs_pick", format_func=labels.get)
-st.query_params["exp"] = experiment_id
-st.session_state["runs_url_exp"] = experiment_id
+experiment_id = experiment_picker(experiments, prefix="runs", label=t("page.experiment"),
+                                  unknown_key="page.unknown_exp", fallback=st.session_state.get("runs_experiment"))
 spec = specs[experiment_id]
 st.caption(t("runs.caption", sharing=spec.get("sharing"), tasks=", ".join(spec.get("tasks", [])),
              length=t("runs.steps_per_task", steps=spec["steps"]) if spec.get("steps") else

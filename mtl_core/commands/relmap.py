@@ -15,7 +15,6 @@ stderr and exit code 2.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
