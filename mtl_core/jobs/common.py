@@ -313,6 +313,39 @@ def requeue_runs(store: "Store", id: str) -> list[str]:
     return resumed
 
 
+def serve_singleton(store: "Store", role: str, backend: str, start, poll_seconds: float) -> int:
+    """Run the store's one scheduler (or Ray driver) while there is work, holding the `role` lock.
+
+    `start()` builds the runner once (an object with step() -> bool "more to do" and say(message)).
+    When it runs out of work, let go of the lock, then look once more: a submitter that found the lock
+    held inserted its runs before looking, so they are seen now; one that found it free starts its own.
+    """
+    path = lock_path(store, role)
+    lock = try_lock(path)
+    if lock is None:
+        return 0  # another process serves this store
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    runner = None
+    while True:
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        if runner is None:
+            runner = start()
+        while runner.step():
+            time.sleep(poll_seconds)
+        lock.seek(0)
+        lock.truncate()
+        lock.close()
+        if not store.runs_for_backend(backend, ["queued", "running"]):
+            runner.say("nothing queued or running; exiting")
+            return 0
+        lock = try_lock(path)
+        if lock is None:
+            return 0
+
+
 class QueueBackend:
     """What the local and Ray backends share: runs are queued in the store, and one detached process per
     store (`runner_module`, a singleton held by a lock file) starts them; every call makes sure it is alive

@@ -24,7 +24,6 @@ import argparse
 import importlib.util
 import logging
 import os
-import signal
 import sys
 import tempfile
 import threading
@@ -344,34 +343,18 @@ def serve(store_path: str) -> int:
     from mtl_core.store import Store
 
     store = Store(store_path)
-    path = common.lock_path(store, "ray-driver")
-    lock = common.try_lock(path)
-    if lock is None:
-        return 0
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    driver = None
+    started: list[Driver] = []
+
+    def start() -> Driver:
+        driver = Driver(store)
+        driver.say(f"ray driver {os.getpid()} for {store.path}: {driver.ray.cluster_resources()}")
+        started.append(driver)
+        return driver
+
     try:
-        while True:
-            lock.seek(0)
-            lock.truncate()
-            lock.write(str(os.getpid()))
-            lock.flush()
-            if driver is None:
-                driver = Driver(store)
-                driver.say(f"ray driver {os.getpid()} for {store.path}: {driver.ray.cluster_resources()}")
-            while driver.step():
-                time.sleep(POLL_SECONDS)
-            lock.seek(0)
-            lock.truncate()
-            lock.close()
-            if not store.runs_for_backend("ray", ["queued", "running"]):
-                driver.say("nothing queued or running; exiting")
-                return 0
-            lock = common.try_lock(path)
-            if lock is None:
-                return 0
+        return common.serve_singleton(store, "ray-driver", "ray", start, POLL_SECONDS)
     finally:
-        if driver is not None:
+        for driver in started:
             try:
                 driver.ray.shutdown()
             except Exception:  # noqa: BLE001

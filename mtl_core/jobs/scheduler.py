@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -232,31 +231,13 @@ def serve(store_path: str) -> int:
     from mtl_core.store import Store
 
     store = Store(store_path)
-    path = common.lock_path(store, "scheduler")
-    lock = common.try_lock(path)
-    if lock is None:
-        return 0  # another scheduler serves this store
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    sched = Scheduler(store)
-    while True:
-        lock.seek(0)
-        lock.truncate()
-        lock.write(str(os.getpid()))
-        lock.flush()
+
+    def start() -> Scheduler:
+        sched = Scheduler(store)
         sched.say(f"scheduler {os.getpid()} for {store.path}: {sched.plan.describe()}")
-        while sched.step():
-            time.sleep(POLL_SECONDS)
-        # Nothing to do: let go of the lock, then look once more. A submitter that found the lock held
-        # inserted its runs before looking, so we see them now; one that found it free starts its own.
-        lock.seek(0)
-        lock.truncate()
-        lock.close()
-        if not store.runs_for_backend("local", ["queued", "running"]):
-            sched.say("nothing queued or running; exiting")
-            return 0
-        lock = common.try_lock(path)
-        if lock is None:
-            return 0
+        return sched
+
+    return common.serve_singleton(store, "scheduler", "local", start, POLL_SECONDS)
 
 
 def main(argv: list[str] | None = None) -> int:
