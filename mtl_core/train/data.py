@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from mtl_core.models.heads import IGNORE
-from mtl_core.tasks.base import Split, TaskData, TaskKind
+from mtl_core.tasks.base import Split, TaskKind
 
 
 def stable_seed(*parts) -> int:
@@ -90,9 +90,9 @@ def eval_rows(size: int, limit: int | None, seed: int, task: str, purpose: str) 
     return np.sort(rng.choice(size, size=limit, replace=False))
 
 
-def task_sampling_probabilities(data: dict[str, TaskData], sampling: str, temperature: float) -> dict[str, float]:
-    """p_t for one-task-per-step sampling: proportional to n_t, or to n_t^(1/T) with temperature T."""
-    sizes = {t: len(d.train) for t, d in data.items()}
+def task_sampling_probabilities(sizes: dict[str, int], sampling: str, temperature: float) -> dict[str, float]:
+    """p_t for one-task-per-step sampling from training-set sizes n_t: proportional to n_t, or to
+    n_t^(1/T) with temperature T."""
     power = 1.0 if sampling == "proportional" else 1.0 / temperature
     raw = {t: n ** power for t, n in sizes.items()}
     total = sum(raw.values())

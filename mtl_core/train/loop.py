@@ -118,7 +118,8 @@ class Trainer:
                               for t in self.tasks}
         self.sampling = self.spec.sampling if len(self.tasks) > 1 else "all"
         self.sampling_rng = np.random.Generator(np.random.PCG64(stable_seed(run.seed, "task-sampling")))
-        self.probabilities = (task_sampling_probabilities(self.data, self.sampling, self.spec.temperature)
+        self.probabilities = (task_sampling_probabilities({t: len(d.train) for t, d in self.data.items()}, self.sampling,
+                                                          self.spec.temperature)
                               if self.sampling != "all" else None)
         self.eval_every = self.spec.eval_every or max(1, total_steps // EVALUATIONS_PER_RUN)
         self.loss_every = max(1, total_steps // LOSS_POINTS_PER_RUN)

@@ -46,11 +46,7 @@ def run_total_steps(run: RunSpec, train_sizes: dict[str, int]) -> int:
         return steps
     from mtl_core.train.data import task_sampling_probabilities
 
-    class _Sized:  # task_sampling_probabilities reads len(data[t].train)
-        def __init__(self, n):
-            self.train = range(n)
-
-    p = task_sampling_probabilities({t: _Sized(n) for t, n in train_sizes.items()}, spec.sampling, spec.temperature)
+    p = task_sampling_probabilities(train_sizes, spec.sampling, spec.temperature)
     total = steps * len(spec.tasks)
     if run.kind == "mtl":
         return total
