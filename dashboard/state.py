@@ -17,9 +17,9 @@ from typing import Any, Callable, Mapping
 
 from mtl_core import estimate
 from mtl_core.errors import UserError
+from mtl_core.spec import ENCODERS as SPEC_ENCODERS, SHARING_MODES
 
-SHARING = ("hard", "soft", "hierarchical")
-ENCODERS = ("auto", "bilstm", "transformer", "minilm", "mlp")
+ENCODERS = ("auto", *SPEC_ENCODERS)  # "auto": the spec's default for the chosen tasks
 BUDGETS = ("steps", "epochs")
 WEIGHT_MAX = 5.0  # the λ slider's range is 0 … WEIGHT_MAX
 WEIGHT_PREFIX = "w_"
@@ -81,7 +81,7 @@ def _text(raw: str) -> str:
 
 
 FIELDS = (
-    Field("sharing", "hard", _choice(SHARING), "one of " + ", ".join(SHARING)),
+    Field("sharing", "hard", _choice(SHARING_MODES), "one of " + ", ".join(SHARING_MODES)),
     Field("soft_lambda", 0.01, _float(0.0, 100.0), "a number from 0 to 100"),
     Field("encoder", "auto", _choice(ENCODERS), "one of " + ", ".join(ENCODERS)),
     Field("depth", 2, _int(1, 12), "a whole number from 1 to 12"),

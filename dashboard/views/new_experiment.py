@@ -198,7 +198,7 @@ with st.expander(t("new.upload")):
 
 # ---- 2. sharing ----------------------------------------------------------------------------------
 st.header(t("new.sharing_header"))
-st.radio(t("new.sharing"), state.SHARING, key=key("sharing"), horizontal=True,
+st.radio(t("new.sharing"), state.SHARING_MODES, key=key("sharing"), horizontal=True,
          format_func=lambda mode: t(f"text.sharing.{mode}"))
 field_error(error, "sharing")
 explain, draw = st.columns([3, 2])

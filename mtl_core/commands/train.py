@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from mtl_core.errors import UserError
+from mtl_core.spec import DEVICES, ENCODERS, OPTIMIZERS, SAMPLING, SHARING_MODES
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -14,17 +15,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p = parser.add_argument
     p("--tasks", help="comma-separated task ids, e.g. atis_intent,atis_slots (see `tasks`)")
     p("--spec", metavar="FILE", help="a JSON experiment spec; options given on the command line override it")
-    p("--sharing", choices=["hard", "soft", "hierarchical"], help="how tasks share the encoder (default hard)")
+    p("--sharing", choices=SHARING_MODES, help="how tasks share the encoder (default hard)")
     p("--weights", help="loss weights λ_t, e.g. atis_intent=1,atis_slots=0.5 (default 1 each)")
     p("--soft-lambda", type=float, help="λ_soft of the L2 pull in soft sharing (default 0.01)")
     p("--layers", help="hierarchical: encoder layer each task reads, e.g. atis_slots=1,atis_intent=2")
-    p("--encoder", choices=["bilstm", "transformer", "minilm", "mlp"],
+    p("--encoder", choices=ENCODERS,
       help="default bilstm for text tasks, mlp for synthetic ones")
     p("--encoder-layers", type=int, help="depth of bilstm / transformer / mlp (default 2)")
     p("--hidden-size", type=int, help="encoder width (default 128)")
     p("--freeze-encoder", action="store_true", default=None, help="minilm: train the heads on frozen features")
     p("--dropout", type=float)
-    p("--optimizer", choices=["adam", "adamw", "sgd"])
+    p("--optimizer", choices=OPTIMIZERS)
     p("--lr", type=float, help="learning rate (default: 5e-3 bilstm, 1e-3 transformer, 3e-3 mlp, 5e-5 minilm)")
     p("--batch-size", type=int, help="examples per task per step (default 32)")
     budget = parser.add_mutually_exclusive_group()
@@ -38,13 +39,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--noise-floor", action="store_true", default=None, help="also measure the same-task noise floor")
     p("--affinity-every", type=int, help="TAG lookahead affinity every K steps (default 0 = never)")
     p("--probe-examples", type=int, help="keep encoder representations of N validation inputs per task (CKA)")
-    p("--sampling", choices=["all", "proportional", "temperature"], help="task batches per step (default all)")
+    p("--sampling", choices=SAMPLING, help="task batches per step (default all)")
     p("--temperature", type=float)
     p("--eval-every", type=int, help="steps between validation evaluations (default: 20 per run)")
     p("--synthetic-correlation", type=float, help="p of the synthetic tasks, in [-1, 1] (default 0.5)")
     p("--max-train-examples", type=int, help="cut every training set to N examples")
     p("--max-tokens", type=int, help="words per example kept (default 64)")
-    p("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p("--device", choices=DEVICES)
     p("--name", help="a label for the experiment")
 
 
