@@ -64,11 +64,6 @@ def map_spec(spec: ExperimentSpec) -> ExperimentSpec:
                    probe_examples=spec.probe_examples or DEFAULT_PROBE_EXAMPLES).validated()
 
 
-def affinity_possible(spec: ExperimentSpec) -> bool:
-    """The trainer records TAG lookahead only with every task in each step and one shared trunk."""
-    return spec.sampling == "all" and spec.sharing != "soft"
-
-
 def map_run_specs(spec: ExperimentSpec, *, include_all: bool = True, cheap: bool = False) -> list[RunSpec]:
     """Runs of a relatedness map, seed by seed: the all-task run first (its proxies arrive first),
     then one single-task run per task, then one multi-task run per pair.
@@ -80,7 +75,7 @@ def map_run_specs(spec: ExperimentSpec, *, include_all: bool = True, cheap: bool
     if not MIN_TASKS <= count <= MAX_TASKS:
         raise UserError(f"tasks: a relatedness map needs {MIN_TASKS} to {MAX_TASKS} tasks, got {count}",
                         field="tasks")
-    if cheap and not affinity_possible(spec):
+    if cheap and not spec.affinity_possible():
         raise UserError(f"cheap: the cheap map is the all-task run's lookahead affinity, which needs sampling 'all' "
                         f"and hard or hierarchical sharing (got sampling '{spec.sampling}', sharing "
                         f"'{spec.sharing}')", field="cheap")
@@ -131,14 +126,6 @@ def _metric_cards(tasks: list[str]) -> dict[str, Any]:
     from mtl_core.tasks import get_task
 
     return {task: get_task(task).card for task in tasks}
-
-
-def _test_value(run: dict, task: str, metric: str) -> float | None:
-    try:
-        value = run["result"]["test"][task][metric]
-    except (KeyError, TypeError):
-        return None
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def _experiment(store: Store, experiment_id: str, kind: str) -> tuple[dict, ExperimentSpec]:
@@ -193,8 +180,10 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
         linear_cka,
         matrix_to_json,
         rank_correlation,
-        transfer_gain_matrix,
     )
+    from mtl_core.analysis.configurations import compare_configurations
+    from mtl_core.analysis.convergence import suggested_steps
+    from mtl_core.analysis.summary import validation_rows
 
     experiment, spec = _experiment(store, experiment_id, "map")
     options = {"include_all": True, "cheap": False, "max_groups": DEFAULT_MAX_GROUPS,
@@ -209,24 +198,24 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
     all_task = [r for r in done if len(r["tasks"]) == size and size > 2]
     notes: list[str] = []
 
-    # transfer gain: one matrix per seed (scalar STL and pair values), then the mean over seeds
-    per_seed_gain = []
-    for seed in spec.seeds:
-        baseline = {r["tasks"][0]: _test_value(r, r["tasks"][0], cards[r["tasks"][0]].metric)
-                    for r in stl if r["seed"] == seed}
-        together = {}
-        for r in pairs:
-            if r["seed"] != seed:
+    # transfer gain: each pair configuration against its matched baselines, the comparison `show` makes
+    configurations = compare_configurations(runs, cards, validation_rows(store, runs, cards))
+    index = {task: position for position, task in enumerate(tasks)}
+    gain, gain_std = np.full((size, size), np.nan), np.full((size, size), np.nan)
+    gain_seeds, still_improving = 0, []
+    for entry in configurations:
+        if len(entry["configuration"]["tasks"]) != 2:
+            continue
+        first, second = entry["configuration"]["tasks"]
+        for helper, target in ((first, second), (second, first)):
+            compared = entry["tasks"][target]
+            if compared["delta_pct"] is None:
                 continue
-            a, b = r["tasks"]
-            together[(a, b)] = _test_value(r, b, cards[b].metric)  # b's metric with helper a
-            together[(b, a)] = _test_value(r, a, cards[a].metric)
-        baseline = {t: v for t, v in baseline.items() if v is not None}
-        together = {k: v for k, v in together.items() if v is not None}
-        if baseline and together:
-            per_seed_gain.append(transfer_gain_matrix(baseline, together, {t: cards[t].higher_is_better
-                                                                            for t in tasks}, tasks))
-    gain, gain_std = _mean_over_seeds(per_seed_gain, size)
+            gain[index[helper], index[target]] = compared["delta_pct"]
+            gain_std[index[helper], index[target]] = compared.get("delta_std", np.nan)
+            gain_seeds = max(gain_seeds, compared["n_seeds"])
+            if compared.get("note"):
+                still_improving.append(f"{helper}→{target}")
 
     # lookahead affinity: the all-task run, else the pair runs
     affinity_source = None
@@ -281,7 +270,11 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
 
     progress = _progress(runs)
     cheap = bool(options["cheap"])
-    notes += _notes(cheap, progress, affinity_source, conflict_source, spec, per_seed_gain, groups, max_groups)
+    notes += _notes(cheap, progress, affinity_source, conflict_source, spec, gain_seeds, groups, max_groups)
+    if still_improving:
+        notes.append(f"Still improving at the end of training ({', '.join(still_improving)}): those gains reflect "
+                     f"learning speed, not transfer; train longer (about {suggested_steps(runs[0]['total_steps'] or 0)} "
+                     "steps) before reading them.")
     return {
         "experiment_id": experiment_id,
         "name": experiment["name"],
@@ -290,7 +283,7 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
         "seeds": list(spec.seeds),
         "transfer_gain": matrix_to_json(gain),
         "transfer_gain_std": matrix_to_json(gain_std),
-        "transfer_gain_seeds": len(per_seed_gain),
+        "transfer_gain_seeds": gain_seeds,
         "affinity": matrix_to_json(affinity),
         "mean_cos": matrix_to_json(mean_cos),
         "conflict_rate": matrix_to_json(conflict_rate),
@@ -311,7 +304,7 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
     }
 
 
-def _notes(cheap, progress, affinity_source, conflict_source, spec, per_seed_gain, groups, max_groups) -> list[str]:
+def _notes(cheap, progress, affinity_source, conflict_source, spec, gain_seeds, groups, max_groups) -> list[str]:
     notes = []
     if progress["completed"] < progress["total"]:
         notes.append(f"Partial map: {progress['completed']} of {progress['total']} runs have completed; entries "
@@ -326,14 +319,14 @@ def _notes(cheap, progress, affinity_source, conflict_source, spec, per_seed_gai
         notes.append("Transfer gain is measured (pair runs against single-task runs, same budget and seeds); "
                      "affinity, mean cosine and CKA are proxies, and their rank correlation with the gain says "
                      "how far to trust them here.")
-        if len(per_seed_gain) < 3:
-            notes.append(f"Transfer gain rests on {len(per_seed_gain)} seed(s); use 3 or more before drawing "
+        if gain_seeds < 3:
+            notes.append(f"Transfer gain rests on {gain_seeds} seed(s); use 3 or more before drawing "
                          "conclusions.")
     if affinity_source == "pair runs":
         notes.append("Affinity comes from the pair runs (no all-task run): each Z_{i→j} was measured with only "
                      "i and j in training.")
     elif affinity_source is None and progress["completed"]:
-        if not affinity_possible(spec):
+        if not spec.affinity_possible():
             notes.append(f"No lookahead affinity: it needs sampling 'all' and a shared trunk (this map has sampling "
                          f"'{spec.sampling}', sharing '{spec.sharing}').")
         else:
@@ -415,6 +408,7 @@ def grouping_check_result(store: Store, experiment_id: str) -> dict[str, Any]:
     per arm the mean Δ over tasks (Δm). A task in several suggested groups counts the mean of its groups."""
     from mtl_core.analysis.compare import SIGN_CONVENTION as DELTA_CONVENTION
     from mtl_core.analysis.compare import delta_pct
+    from mtl_core.analysis.configurations import test_value
 
     _, spec = _experiment(store, experiment_id, "grouping")
     arms = store.experiment_options(experiment_id).get("arms") or grouping_arms(spec, [list(spec.tasks)])
@@ -424,7 +418,7 @@ def grouping_check_result(store: Store, experiment_id: str) -> dict[str, Any]:
     for r in runs:
         if r["status"] == "completed":
             for task in r["tasks"]:
-                measured = _test_value(r, task, cards[task].metric)
+                measured = test_value(r, task, cards[task].metric)
                 if measured is not None:
                     value[(tuple(r["tasks"]), r["seed"], task)] = measured
 

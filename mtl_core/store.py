@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from mtl_core.jsonable import finite_or_none
+
 if TYPE_CHECKING:  # pandas is imported where a query needs it: submitting a run must stay fast
     import pandas as pd
 
@@ -441,14 +443,14 @@ class MetricWriter:
         self._step = 0
 
     def metric(self, step: int, task: str, split: str, name: str, value: float) -> None:
-        self._metrics.append((self.run_id, step, task, split, name, _finite_or_none(value)))
+        self._metrics.append((self.run_id, step, task, split, name, finite_or_none(value)))
 
     def conflict(self, step: int, layer: str, task_a: str, task_b: str, cos: float, magnitude_sim: float) -> None:
-        self._conflict.append((self.run_id, step, layer, task_a, task_b, _finite_or_none(cos),
-                               _finite_or_none(magnitude_sim)))
+        self._conflict.append((self.run_id, step, layer, task_a, task_b, finite_or_none(cos),
+                               finite_or_none(magnitude_sim)))
 
     def affinity(self, step: int, source: str, target: str, z: float) -> None:
-        self._affinity.append((self.run_id, step, source, target, _finite_or_none(z)))
+        self._affinity.append((self.run_id, step, source, target, finite_or_none(z)))
 
     def tick(self, step: int) -> None:
         """Called once per training step: flushes (and beats the heartbeat) when enough time has passed."""
@@ -460,8 +462,3 @@ class MetricWriter:
         self.store.write_rows(self._metrics, self._conflict, self._affinity, heartbeat=(self.run_id, self._step))
         self._metrics, self._conflict, self._affinity = [], [], []
         self._last_flush = time.monotonic()
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if value == value and abs(value) != float("inf") else None

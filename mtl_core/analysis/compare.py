@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mtl_core.errors import UserError
+from mtl_core.jsonable import finite_or_none
 
 SIGN_CONVENTION = "positive = multi-task better than single-task"
 
@@ -71,6 +72,7 @@ def compare_runs(results: pd.DataFrame) -> dict:
 
     Returns a JSON-ready dict:
       {"tasks": {task: {"metric", "higher_is_better", "mtl", "stl", "delta_pct", "n_seeds", "seeds",
+                        "seed_deltas" (Δ per paired seed, in the order of "seeds"),
                         and with ≥ 2 paired seeds "mtl_std", "stl_std", "delta_std"}},
        "delta_m_pct", "delta_m_tasks", "delta_m_std" (with ≥ 2 seeds paired on every compared task),
        "sign_convention"}
@@ -89,11 +91,11 @@ def compare_runs(results: pd.DataFrame) -> dict:
     summary: dict = {"tasks": tasks, "sign_convention": SIGN_CONVENTION}
     compared = sorted(per_seed_deltas)
     summary["delta_m_tasks"] = compared
-    summary["delta_m_pct"] = _json_float(delta_m({t: tasks[t]["delta_pct"] for t in compared})) if compared else None
+    summary["delta_m_pct"] = finite_or_none(delta_m({t: tasks[t]["delta_pct"] for t in compared})) if compared else None
     # Per-seed Δm needs every compared task measured on that seed.
     per_seed = pd.DataFrame(per_seed_deltas).dropna() if compared else pd.DataFrame()
     if len(per_seed) >= 2:
-        summary["delta_m_std"] = _json_float(per_seed.mean(axis=1).std(ddof=1))
+        summary["delta_m_std"] = finite_or_none(per_seed.mean(axis=1).std(ddof=1))
     return summary
 
 
@@ -142,35 +144,32 @@ def _compare_task(task: str, rows: pd.DataFrame) -> tuple[dict, pd.Series | None
     entry: dict = {"metric": rows["metric"].iloc[0], "higher_is_better": higher_is_better}
     if not seeds:
         entry.update(
-            mtl=_json_float(mtl.mean()) if len(mtl) else None,
-            stl=_json_float(stl.mean()) if len(stl) else None,
+            mtl=finite_or_none(mtl.mean()) if len(mtl) else None,
+            stl=finite_or_none(stl.mean()) if len(stl) else None,
             delta_pct=None,
             n_seeds=0,
             seeds=[],
+            seed_deltas=[],
         )
         return entry, None
 
     mtl, stl = mtl.loc[seeds], stl.loc[seeds]
     deltas = pd.Series(paired_deltas(mtl.to_numpy(), stl.to_numpy(), higher_is_better), index=seeds)
     entry.update(
-        mtl=_json_float(mtl.mean()),
-        stl=_json_float(stl.mean()),
-        delta_pct=_json_float(deltas.mean()),
+        mtl=finite_or_none(mtl.mean()),
+        stl=finite_or_none(stl.mean()),
+        delta_pct=finite_or_none(deltas.mean()),
         n_seeds=len(seeds),
         seeds=[_json_scalar(seed) for seed in seeds],
+        seed_deltas=[finite_or_none(value) for value in deltas],
     )
     if len(seeds) >= 2:
         entry.update(
-            mtl_std=_json_float(mtl.std(ddof=1)),
-            stl_std=_json_float(stl.std(ddof=1)),
-            delta_std=_json_float(deltas.std(ddof=1)),
+            mtl_std=finite_or_none(mtl.std(ddof=1)),
+            stl_std=finite_or_none(stl.std(ddof=1)),
+            delta_std=finite_or_none(deltas.std(ddof=1)),
         )
     return entry, deltas
-
-
-def _json_float(value: float) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 def _json_scalar(value):

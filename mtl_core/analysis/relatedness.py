@@ -22,6 +22,7 @@ from scipy.stats import spearmanr
 
 from mtl_core.analysis.compare import paired_deltas
 from mtl_core.errors import UserError
+from mtl_core.jsonable import finite_or_none
 
 AFFINITY_COLUMNS = ("step", "source", "target", "z")
 
@@ -218,7 +219,7 @@ def matrix_frame(matrix: np.ndarray, tasks: Sequence[str]) -> pd.DataFrame:
 
 def matrix_to_json(matrix: np.ndarray) -> list[list[float | None]]:
     """Nested lists of floats, None where the entry is nan or infinite (JSON has neither)."""
-    return [[float(value) if np.isfinite(value) else None for value in row] for row in np.asarray(matrix, dtype=float)]
+    return [[finite_or_none(value) for value in row] for row in np.asarray(matrix, dtype=float)]
 
 
 def _validated_square(matrix: np.ndarray, tasks: Sequence[str]) -> np.ndarray:

@@ -43,6 +43,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--temperature", type=float)
     p("--eval-every", type=int, help="steps between validation evaluations (default: 20 per run)")
     p("--synthetic-correlation", type=float, help="p of the synthetic tasks, in [-1, 1] (default 0.5)")
+    p("--data-seed", type=int, help="the synthetic data draw (default 0); --seeds vary only the model")
     p("--max-train-examples", type=int, help="cut every training set to N examples")
     p("--max-tokens", type=int, help="words per example kept (default 64)")
     p("--device", choices=DEVICES)
@@ -56,7 +57,7 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
 OPTION_FIELDS = ("tasks", "sharing", "weights", "soft_lambda", "layers", "encoder", "encoder_layers", "hidden_size",
                  "freeze_encoder", "dropout", "optimizer", "lr", "batch_size", "epochs", "steps", "seeds", "baselines",
                  "conflict_every", "noise_floor", "affinity_every", "probe_examples", "sampling", "temperature", "eval_every", "synthetic_correlation",
-                 "max_train_examples", "max_tokens", "device", "name")
+                 "data_seed", "max_train_examples", "max_tokens", "device", "name")
 
 
 def spec_from_args(args: argparse.Namespace):
@@ -157,9 +158,29 @@ def print_summary(summary: dict, as_json: bool) -> None:
     for run in summary["runs"]:
         error = f"  ({run['error']})" if run["error"] and run["status"] != "completed" else ""
         print(f"  {run['kind']:3}  seed {run['seed']}  {'+'.join(run['tasks']):40} {run['status']}{error}")
+    configurations = summary["configurations"]
+    if len(configurations) > 1:
+        print(f"\n{len(configurations)} multi-task configurations, each against its matched single-task baselines "
+              f"(test set; Δ%: {summary['sign_convention']})")
+        for entry in configurations:
+            print(f"\n[{entry['id']}] {entry['label']}")
+            _print_tasks(entry)
+        return
     print(f"\nper task (test set; Δ%: {summary['sign_convention']})")
-    print(f"  {'task':24} {'metric':9} {'multi-task':>12} {'single-task':>12} {'Δ%':>9}")
-    for task, entry in summary["tasks"].items():
+    _print_tasks(summary)
+    if summary["conflict"]:
+        print("\ngradient conflict on the shared encoder (mean cosine; conflict rate = share of steps with cos < 0)")
+        for pair, stats in summary["conflict"].items():
+            label = f"{pair} (noise floor)" if stats.get("noise_floor") else pair
+            cos = "—" if stats["mean_cos"] is None else f"{stats['mean_cos']:+.3f}"
+            rate = "—" if stats["conflict_rate"] is None else f"{stats['conflict_rate']:.2f}"
+            print(f"  {label:50} mean cos {cos}  conflict rate {rate}  ({stats['n']} steps)")
+
+
+def _print_tasks(compared: dict) -> None:
+    """The per-task table of one comparison, Δm and its notes (a task still improving says so beside Δ)."""
+    print(f"  {'task':24} {'metric':9} {'multi-task':>14} {'single-task':>14} {'Δ%':>12}")
+    for task, entry in compared["tasks"].items():
         def fmt(key):
             value = entry.get(key)
             std = entry.get(f"{key}_std")
@@ -168,16 +189,12 @@ def print_summary(summary: dict, as_json: bool) -> None:
             return f"{value:.4f}" + (f"±{std:.3f}" if std is not None else "")
         delta = entry.get("delta_pct")
         delta_text = "—" if delta is None else f"{delta:+.2f}" + (f"±{entry['delta_std']:.2f}" if "delta_std" in entry else "")
-        print(f"  {task:24} {entry['metric']:9} {fmt('mtl'):>12} {fmt('stl'):>12} {delta_text:>9}")
-    if summary["delta_m_pct"] is not None:
-        print(f"  Δm = {summary['delta_m_pct']:+.2f}%")
-    if summary["conflict"]:
-        print("\ngradient conflict on the shared encoder (mean cosine; conflict rate = share of steps with cos < 0)")
-        for pair, stats in summary["conflict"].items():
-            label = f"{pair} (noise floor)" if stats.get("noise_floor") else pair
-            cos = "—" if stats["mean_cos"] is None else f"{stats['mean_cos']:+.3f}"
-            rate = "—" if stats["conflict_rate"] is None else f"{stats['conflict_rate']:.2f}"
-            print(f"  {label:50} mean cos {cos}  conflict rate {rate}  ({stats['n']} steps)")
+        note = f"  ({entry['note']})" if entry.get("note") else ""
+        print(f"  {task:24} {entry['metric']:9} {fmt('mtl'):>14} {fmt('stl'):>14} {delta_text:>12}{note}")
+    if compared.get("delta_m_pct") is not None:
+        print(f"  Δm = {compared['delta_m_pct']:+.2f}%")
+    for note in compared.get("notes", []):
+        print(f"  note: {note}")
 
 
 def export_frames(store, experiment_id: str):
