@@ -39,7 +39,7 @@ def run_seconds(run, steps: int) -> float:
     overhead = 1.0
     if tasks > 1 and spec.conflict_every:
         overhead += (2.0 if spec.noise_floor else 1.0) / spec.conflict_every
-    if tasks > 1 and spec.affinity_every and spec.sharing != "soft":
+    if tasks > 1 and spec.affinity_every and spec.affinity_possible():
         overhead += (tasks / 2) / spec.affinity_every
     return STARTUP_SECONDS + steps * tasks * per_task_step * overhead
 

@@ -203,6 +203,11 @@ class ExperimentSpec:
     def depth(self) -> int:
         return self.depth_for(self.encoder or TEXT_ENCODER_DEFAULT, self.encoder_layers)
 
+    def affinity_possible(self) -> bool:
+        """TAG lookahead affinity needs every task's batch on each step and one shared trunk to step:
+        sampling 'all' and hard or hierarchical sharing. The trainer, the estimate and maps ask here."""
+        return self.sampling == "all" and self.sharing != "soft"
+
     # ---- expansion ----------------------------------------------------------------------------
     def runs(self) -> list["RunSpec"]:
         """The multi-task run and the single-task baselines, for every seed (multi-task first)."""

@@ -71,6 +71,20 @@ def test_spec_expands_into_matched_runs():
     assert [r.kind for r in ExperimentSpec(tasks=["synth_1", "synth_2"], baselines=False).validated().runs()] == ["mtl"]
 
 
+def test_the_estimate_counts_lookahead_affinity_only_where_the_trainer_records_it():
+    from mtl_core import estimate
+
+    def seconds(**options) -> float:
+        spec = ExperimentSpec(tasks=["synth_1", "synth_2"], steps=100, conflict_every=0, baselines=False,
+                              **options).validated()
+        return estimate.run_seconds(spec.runs()[0], 100)
+
+    assert seconds(affinity_every=1) > seconds()
+    for without_lookahead in ({"sampling": "proportional"}, {"sharing": "soft"}):
+        assert not ExperimentSpec(tasks=["synth_1", "synth_2"], **without_lookahead).validated().affinity_possible()
+        assert seconds(affinity_every=1, **without_lookahead) == seconds(**without_lookahead)
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("tasks", [], "tasks: choose at least one task"),
     ("tasks", ["synth_1", "synth_1"], "tasks: synth_1 listed twice"),

@@ -148,8 +148,7 @@ class Trainer:
     def affinity_step(self, step: int) -> bool:
         """TAG lookahead affinity needs one shared trunk and every task's batch on the step."""
         every = self.spec.affinity_every
-        return (bool(every) and step % every == 0 and len(self.tasks) > 1 and self.sampling == "all"
-                and self.model.sharing != "soft")
+        return bool(every) and step % every == 0 and len(self.tasks) > 1 and self.spec.affinity_possible()
 
     def train_step(self, step: int, recorder: Recorder, measure: bool) -> None:
         self.model.train()
