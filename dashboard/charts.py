@@ -243,7 +243,7 @@ def cosine_histogram_chart(histogram: pd.DataFrame, pair: str) -> go.Figure:
 
 # ---- multi-task vs single-task -----------------------------------------------------------------
 COMPARISON_COLUMNS = ("task", "metric", "higher_is_better", "mtl", "stl", "delta_pct", "n_seeds", "mtl_std",
-                      "stl_std", "delta_std")
+                      "stl_std", "delta_std", "note")
 
 
 def comparison_table(summary_tasks: Mapping[str, Mapping]) -> pd.DataFrame:
@@ -252,6 +252,28 @@ def comparison_table(summary_tasks: Mapping[str, Mapping]) -> pd.DataFrame:
             for task, values in summary_tasks.items()]
     table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
     for column in ("mtl", "stl", "delta_pct", "mtl_std", "stl_std", "delta_std"):
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+    return table
+
+
+def configurations_table(configurations: list[Mapping]) -> pd.DataFrame:
+    """One row per multi-task configuration of `experiment_summary(...)["configurations"]`: its id and
+    label, Δ_t of each task it trained (column "Δ <task> %", empty for tasks it did not train), Δm, the
+    number of paired seeds and the tasks still improving at the end of training."""
+    tasks = list(dict.fromkeys(task for entry in configurations for task in entry["configuration"]["tasks"]))
+    rows = []
+    for entry in configurations:
+        row = {"id": entry["id"], "configuration": entry["label"]}
+        for task in tasks:
+            row[f"Δ {task} %"] = entry["tasks"].get(task, {}).get("delta_pct")
+        row["Δm %"] = entry["delta_m_pct"]
+        seeds = [value["n_seeds"] for value in entry["tasks"].values()]
+        row["seeds"] = min(seeds) if seeds else 0
+        row["still improving"] = ", ".join(entry["still_improving"])
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=["id", "configuration", *(f"Δ {t} %" for t in tasks), "Δm %", "seeds",
+                                        "still improving"])
+    for column in [*(f"Δ {t} %" for t in tasks), "Δm %"]:
         table[column] = pd.to_numeric(table[column], errors="coerce")
     return table
 

@@ -3,7 +3,7 @@
     from dashboard.i18n import language_switch, t
     language_switch()                      # sidebar selectbox; ?lang=zh in the URL, kept across pages
     st.title(t("lab.title"))
-    st.write(t("lab.rel.summary_task", task="synth_1", delta=12.0))
+    st.write(t("lab.still_improving", task="synth_1", steps=800))
 
 STRINGS maps a key to its text in each language; values fill `{name}` fields with str.format, so a
 template can format numbers (`{delta:+.1f}`). A key missing in one language falls back to English
@@ -48,6 +48,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "what_to_look_for": {"en": "What to look for", "zh": "看什么"},
     "what_happened": {"en": "What just happened", "zh": "刚才发生了什么"},
     "formula": {"en": "The formula with your values", "zh": "代入你的数值的公式"},
+    # next to a relatedness slider: what p means in the data the runs will train on
+    "label_correlation": {"en": "Label correlation of synth_1 and synth_2 at p = {p:g}: {r:.2f} (data draw {draw})",
+                          "zh": "p = {p:g} 时 synth_1 与 synth_2 的标签相关系数：{r:.2f}（数据抽取 {draw}）"},
     "notes_ignored": {"en": "Some link settings were ignored: {notes}", "zh": "链接中的部分设置被忽略：{notes}"},
     "step": {"en": "training step", "zh": "训练步数"},
     "multi_task": {"en": "shared model (multi-task)", "zh": "共享模型（多任务）"},
@@ -110,11 +113,18 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.rel.cos_title": {"en": "Gradient cosine between synth_1 and synth_2 over training",
                           "zh": "训练过程中 synth_1 与 synth_2 的梯度余弦"},
     "lab.rel.summary_task": {
-        "en": "On {task}, the shared model's test MSE was {pct:.1f}% {direction} than the separate model's "
-              "({mtl:.3f} vs {stl:.3f}); between the validation curves the average gap was {gap:+.3f} MSE "
-              "(positive = shared better).",
-        "zh": "在 {task} 上，共享模型的测试 MSE 比独立模型{direction} {pct:.1f}%（{mtl:.3f} 对 {stl:.3f}）；"
-              "两条验证曲线之间的平均差距为 {gap:+.3f} MSE（正值 = 共享更好）。"},
+        "en": "On {task}, Δ = {delta:+.1f}% (positive = shared better; test MSE {mtl:.3f} shared vs {stl:.3f} "
+              "separate, means over seeds, Δ paired by seed); between the validation curves the average gap was "
+              "{gap:+.3f} MSE (positive = shared better).",
+        "zh": "在 {task} 上，Δ = {delta:+.1f}%（正值 = 共享更好；测试 MSE 共享 {mtl:.3f}、独立 {stl:.3f}，为各种子的平均，"
+              "Δ 按种子配对）；两条验证曲线之间的平均差距为 {gap:+.3f} MSE（正值 = 共享更好）。"},
+    "lab.rel.summary_cos_unmeasured": {
+        "en": "Gradient cosine between the tasks: not measured in these runs.",
+        "zh": "两任务之间的梯度余弦：这些运行中没有测量。"},
+    "lab.still_improving": {
+        "en": "{task} was still improving at the end of training: its Δ reflects learning speed, not transfer "
+              "(try about {steps} steps).",
+        "zh": "{task} 在训练结束时仍在提升：它的 Δ 反映的是学习速度而不是迁移（可尝试约 {steps} 步）。"},
     "lab.rel.summary_head": {"en": "With p = {p:g}:", "zh": "当 p = {p:g} 时："},
     "lab.rel.summary_cos": {
         "en": "Mean gradient cosine between the tasks: {cos:+.2f} (noise floor {floor}; conflict, cos < 0, in "
@@ -441,6 +451,25 @@ STRINGS: dict[str, dict[str, str]] = {
     "compare.col.seed": {"en": "seed", "zh": "种子"},
     "compare.col.status": {"en": "status", "zh": "状态"},
     "compare.col.test value": {"en": "test value", "zh": "测试值"},
+    "compare.col.note": {"en": "note", "zh": "说明"},
+    "compare.configurations": {"en": "Every multi-task configuration", "zh": "全部多任务配置"},
+    "compare.configurations_help": {
+        "en": "This experiment trained {n} multi-task configurations (task subsets, λ, sharing). Each is compared "
+              "with its own single-task baselines: same task, seed and training settings. Pick one below for its "
+              "charts.",
+        "zh": "本实验训练了 {n} 种多任务配置（任务子集、λ、共享方式）。每种配置都与它自己的单任务基线比较："
+              "相同的任务、种子与训练设置。在下方选择一种查看其图表。"},
+    "compare.configuration": {"en": "Configuration", "zh": "配置"},
+    "compare.download_configurations": {"en": "Every configuration (CSV)", "zh": "全部配置（CSV）"},
+    "compare.still_improving": {
+        "en": "Still improving at the end of training: {tasks}. Δ reflects learning speed, not transfer; "
+              "train for about {steps} steps before reading it as transfer.",
+        "zh": "训练结束时仍在提升：{tasks}。此时的 Δ 反映的是学习速度而不是迁移；请训练约 {steps} 步后再把它解读为迁移。"},
+    "compare.hierarchical_baseline": {
+        "en": "Hierarchical sharing: each task's single-task baseline reads the same encoder layer as its head in "
+              "the multi-task run (a token task on layer 1 is compared with a one-layer tagger).",
+        "zh": "分层共享：每个任务的单任务基线读取与其在多任务运行中的输出头相同的编码器层"
+              "（位于第 1 层的词元任务与一个单层标注器比较）。"},
     # ---- New experiment ------------------------------------------------------------------------
     "new.title": {"en": "New experiment", "zh": "新实验"},
     "new.intro": {"en": "Pick tasks, choose how they share a model, and launch. Every setting is in the page's URL: "

@@ -225,33 +225,32 @@ def relatedness_numbers(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "tasks": {t: summary["tasks"][t] for t in SYNTH if t in summary.get("tasks", {})},
         "delta_m": summary.get("delta_m_pct"),
+        "suggested_steps": summary.get("suggested_steps"),
         "mean_cos": cross.get("mean_cos"),
         "conflict_rate": cross.get("conflict_rate"),
         "noise_floor": float(np.mean(floors)) if floors else None,
     }
 
 
-def weighting_points(runs: list[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per multi-task weighting: w1, w2, and the mean test MSE of each synthetic task."""
-    results = test_results(runs)
+def weighting_points(configurations: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per multi-task weighting of `experiment_summary(...)["configurations"]`: w1, w2, and each
+    synthetic task's test MSE (mean over seeds), from the same comparison `show` prints."""
     rows = []
-    for run in runs:
-        if run["kind"] != "mtl" or run["id"] not in set(results["run_id"]):
-            continue
-        weights = run_spec(run)["weights"]
-        values = results[results["run_id"] == run["id"]].set_index("task")["value"]
-        rows.append({"w1": weights[SYNTH[0]], "w2": weights[SYNTH[1]], "x": values[SYNTH[0]], "y": values[SYNTH[1]]})
-    frame = pd.DataFrame(rows, columns=["w1", "w2", "x", "y"])
-    return frame.groupby(["w1", "w2"], as_index=False)[["x", "y"]].mean()
+    for entry in configurations:
+        weights, compared = entry["configuration"]["weights"], entry["tasks"]
+        if set(SYNTH) <= set(weights) and all(compared[t]["mtl"] is not None for t in SYNTH):
+            rows.append({"w1": weights[SYNTH[0]], "w2": weights[SYNTH[1]], "x": compared[SYNTH[0]]["mtl"],
+                         "y": compared[SYNTH[1]]["mtl"]})
+    return pd.DataFrame(rows, columns=["w1", "w2", "x", "y"])
 
 
-def baseline_point(runs: list[Mapping[str, Any]]) -> tuple[float, float] | None:
+def baseline_point(configurations: list[Mapping[str, Any]]) -> tuple[float, float] | None:
     """(synth_1 STL test MSE, synth_2 STL test MSE), seeds averaged; None until both have finished."""
-    results = test_results(runs)
-    stl = results[results["kind"] == "stl"].groupby("task")["value"].mean()
-    if not set(SYNTH) <= set(stl.index):
-        return None
-    return float(stl[SYNTH[0]]), float(stl[SYNTH[1]])
+    for entry in configurations:
+        stl = [entry["tasks"].get(t, {}).get("stl") for t in SYNTH]
+        if None not in stl:
+            return float(stl[0]), float(stl[1])
+    return None
 
 
 def on_front(points: pd.DataFrame) -> list[bool]:

@@ -117,7 +117,10 @@ def test_running_a_lesson_explains_its_own_numbers(store_env):
     summary = texts(at)
     assert "With p = 0:" in summary
     mse = {r["tasks"][0]: r["result"]["test"][r["tasks"][0]]["mse"] for r in runs if r["kind"] == "stl"}
-    assert f"vs {mse['synth_1']:.3f})" in summary  # the separate model's own number, not canned text
+    assert f"vs {mse['synth_1']:.3f} separate" in summary  # the separate model's own number, not canned text
+    shared = next(r for r in runs if r["kind"] == "mtl")["result"]["test"]["synth_1"]["mse"]
+    delta = -(shared - mse["synth_1"]) / mse["synth_1"] * 100  # MSE: lower is better, positive = shared better
+    assert f"On synth_1, Δ = {delta:+.1f}%" in summary  # the paired Δ that show prints, not a second formula
     assert "Mean gradient cosine between the tasks" in summary and "noise floor" in summary
     charts = {title(f): f for f in figures(at)}
     curves = charts["Validation MSE: shared (solid) vs separate (dashed); shaded = the gap"]

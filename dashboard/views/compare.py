@@ -35,7 +35,27 @@ except UserError as exc:
     st.error(str(exc), icon=":material/warning:")
     st.stop()
 spec = json.loads(data.store().experiment(experiment_id)["spec_json"])
-table = charts.comparison_table(summary["tasks"])
+configurations = summary["configurations"]
+overview = charts.configurations_table(configurations)
+if len(configurations) > 1:
+    st.header(t("compare.configurations"))
+    st.caption(t("compare.configurations_help", n=len(configurations)))
+    st.dataframe(overview.drop(columns=["id"]), hide_index=True, width="stretch")
+    ids = [entry["id"] for entry in configurations]
+    wanted = st.query_params.get("config")
+    if wanted in ids and st.session_state.get("compare_config_url") != wanted:
+        st.session_state["compare_config"] = wanted
+    if st.session_state.get("compare_config") not in ids:
+        st.session_state["compare_config"] = ids[0]
+    labels = {entry["id"]: entry["label"] for entry in configurations}
+    chosen_id = st.selectbox(t("compare.configuration"), ids, key="compare_config", format_func=labels.get)
+    st.query_params["config"] = st.session_state["compare_config_url"] = chosen_id
+    chosen = next(entry for entry in configurations if entry["id"] == chosen_id)
+else:
+    st.query_params.pop("config", None)
+    chosen = summary
+sharing = chosen["configuration"]["sharing"] if "configuration" in chosen else spec.get("sharing")
+table = charts.comparison_table(chosen["tasks"])
 compared = table[table["delta_pct"].notna()]  # tasks with both a multi-task and a single-task result
 
 # ---- multi-task vs single-task -------------------------------------------------------------------
@@ -51,7 +71,7 @@ if compared.empty:
         st.info(t("compare.no_pairs"), icon=":material/info:")
 else:
     negative = compared[compared["delta_pct"] < 0]
-    delta_m = summary.get("delta_m_pct")
+    delta_m = chosen.get("delta_m_pct")
     metric_col, seeds_col = st.columns(2)
     metric_col.metric(t("compare.delta_m"), t("chart.f.na") if delta_m is None else f"{delta_m:+.2f} %",
                       help=summary["sign_convention"])
@@ -64,7 +84,12 @@ else:
                     t("compare.negative_plain")), icon=":material/trending_down:")
     if seeds < MIN_SEEDS:
         st.warning(t("compare.few_seeds", seeds=seeds, min=MIN_SEEDS), icon=":material/casino:")
-    st.plotly_chart(localise_figure(charts.delta_chart(compared, delta_m, summary.get("delta_m_std")), "chart.t.delta"),
+    if chosen.get("still_improving"):
+        st.warning(t("compare.still_improving", tasks=", ".join(chosen["still_improving"]),
+                     steps=chosen["suggested_steps"]), icon=":material/trending_up:")
+    if sharing == "hierarchical":
+        st.caption(t("compare.hierarchical_baseline"))
+    st.plotly_chart(localise_figure(charts.delta_chart(compared, delta_m, chosen.get("delta_m_std")), "chart.t.delta"),
                     key="compare_delta")
     st.plotly_chart(localise_figure(charts.mtl_vs_stl_bars(compared), "chart.t.bars"), key="compare_bars")
 
@@ -107,6 +132,9 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={c: t(f"comp
 st.markdown(t("compare.per_run"))
 st.dataframe(per_run, hide_index=True, width="stretch",
              column_config={c: t(f"compare.col.{c}") for c in per_run.columns})
+if len(configurations) > 1:
+    st.download_button(t("compare.download_configurations"), overview.to_csv(index=False),
+                       f"{experiment_id}-configurations.csv", mime="text/csv", key="download_configurations")
 csv_col, json_col, runs_col = st.columns(3)
 csv_col.download_button(t("compare.download_tasks"), table.to_csv(index=False), f"{experiment_id}-tasks.csv",
                         mime="text/csv", key="download_tasks")

@@ -17,6 +17,7 @@ from dashboard import charts_relatedness as rc
 from dashboard.i18n import STRINGS, language_switch, t
 from mtl_core.analysis.summary import experiment_summary
 from mtl_core.errors import UserError
+from mtl_core.tasks.synthetic import DEFAULT_DATA_SEED, realised_label_correlation
 
 POLL_SECONDS = 1.5
 FAILED = ("failed", "diverged", "cancelled", "interrupted")
@@ -74,6 +75,9 @@ with settings_column:
                           args=(lesson, {"p": p}))
     for setting in lessons.SETTINGS[lesson]:
         setting_widget(lesson, setting, st)
+    if lesson == "relatedness":  # the lesson's runs train on the default data draw
+        p = st.session_state[widget_key(lesson, "p")]
+        st.caption(t("label_correlation", p=p, r=realised_label_correlation(p), draw=DEFAULT_DATA_SEED))
     if lesson == "soft":
         st.multiselect(t("lab.setting.soft"), list(lessons.SOFT_CHOICES), key=widget_key(lesson, "soft"),
                        format_func=lambda v: f"λ_soft = {v:g}")
@@ -219,15 +223,18 @@ def relatedness_results(runs: list[dict], finished: bool) -> None:
     gaps = lessons.curve_gap(curves[["step", "task", "kind", "value"]])
     lines = [t("lab.rel.summary_head", p=values["p"])]
     for task, row in numbers["tasks"].items():
-        if row.get("mtl") is None or row.get("stl") is None:
+        if row.get("delta_pct") is None:
             continue
-        pct = (row["mtl"] - row["stl"]) / abs(row["stl"]) * 100
-        lines.append(t("lab.rel.summary_task", task=task, pct=abs(pct), direction=t("higher" if pct > 0 else "lower"),
-                       mtl=row["mtl"], stl=row["stl"], gap=gaps.get(task, float("nan"))))
-    if numbers["mean_cos"] is not None:
+        lines.append(t("lab.rel.summary_task", task=task, delta=row["delta_pct"], mtl=row["mtl"], stl=row["stl"],
+                       gap=gaps.get(task, float("nan"))))
+        if row.get("note"):
+            lines.append(t("lab.still_improving", task=task, steps=numbers["suggested_steps"]))
+    if numbers["mean_cos"] is None:
+        lines.append(t("lab.rel.summary_cos_unmeasured"))
+    else:
         floor = "—" if numbers["noise_floor"] is None else f"{numbers['noise_floor']:+.2f}"
         lines.append(t("lab.rel.summary_cos", cos=numbers["mean_cos"], floor=floor,
-                       rate=100 * (numbers["conflict_rate"] or 0)))
+                       rate=100 * numbers["conflict_rate"]))
     if numbers["delta_m"] is not None:
         verdict = "same" if abs(numbers["delta_m"]) < 1 else "help" if numbers["delta_m"] > 0 else "hurt"
         lines.append(t(f"lab.rel.summary_verdict_{verdict}", dm=numbers["delta_m"]))
@@ -243,12 +250,13 @@ def summary_box(lines: list[str]) -> None:
 
 
 def weights_results(runs: list[dict], finished: bool) -> None:
-    points = lessons.weighting_points(runs)
+    configurations = experiment_summary(data.store(), experiment_id)["configurations"]
+    points = lessons.weighting_points(configurations)
     if points.empty:
         return
     front = lessons.on_front(points)
     chosen = [(row.w1, row.w2) == (values["w1"], values["w2"]) for row in points.itertuples()]
-    baseline = lessons.baseline_point(runs)
+    baseline = lessons.baseline_point(configurations)
     names = [t("lab.w.point", w1=row.w1, w2=row.w2) for row in points.itertuples()]
     st.plotly_chart(rc.weighting_front(
         points, title=t("lab.w.front_title"), x_title=t("lab.w.x_axis"), y_title=t("lab.w.y_axis"),
