@@ -55,6 +55,7 @@ class ExperimentSpec:
     eval_every: int | None = None  # None: about 10 evaluations per run
     max_eval_examples: int = 1000  # validation examples scored at each interval (all at the end)
     synthetic_correlation: float = 0.5
+    data_seed: int = 0  # the synthetic data draw (x, directions, α, β); `seeds` vary only the model
     max_train_examples: int | None = None
     max_tokens: int = 64  # token sequences are cut to this many words (documents included)
     device: str = "auto"
@@ -148,6 +149,7 @@ class ExperimentSpec:
         spec.batch_size = _integer("batch_size", spec.batch_size, 1, 4096)
         spec.temperature = _number("temperature", spec.temperature, minimum=0.0, exclusive_minimum=True)
         spec.synthetic_correlation = _number("synthetic_correlation", spec.synthetic_correlation, -1.0, 1.0)
+        spec.data_seed = _integer("data_seed", spec.data_seed, 0, 2**31 - 1)
         spec.max_tokens = _integer("max_tokens", spec.max_tokens, 4, 512)
         spec.max_eval_examples = _integer("max_eval_examples", spec.max_eval_examples, 10, 10**7)
         if spec.max_train_examples is not None:

@@ -88,6 +88,7 @@ def test_export_writes_every_series(finished, tmp_path):
     (["--tasks", "atis_slots", "--encoder", "mlp"], "encoder: 'mlp' reads vectors only"),
     (["--tasks", "synth_1,atis_intent"], "cannot share an encoder with text tasks"),
     (["--tasks", "synth_1", "--synthetic-correlation", "1.5"], "synthetic_correlation"),
+    (["--tasks", "synth_1", "--data-seed", "-1"], "data_seed: must be between 0 and"),
     (["--tasks", "synth_1", "--steps", "0"], "steps: must be between 1 and"),
     (["--tasks", "synth_1", "--seeds", "0,0"], "seeds: each seed once"),
     (["--tasks", "synth_1,synth_2", "--layers", "synth_1=1"], "layers: only used with sharing 'hierarchical'"),

@@ -2,7 +2,7 @@
 
     list_tasks()                 built-in real tasks, then user tasks, then the synthetic family
     get_task("atis_intent")      its TaskSource (card, availability, load)
-    load_task("atis_intent", seed=0, max_train_examples=None, synthetic_correlation=0.5) -> TaskData
+    load_task("atis_intent", seed=0, max_train_examples=None, synthetic_correlation=0.5, data_seed=0) -> TaskData
     card_dict("atis_intent")     the card plus sizes, labels and availability, JSON-ready
 
 Each source module registers its tasks when imported below; user tasks are read from
@@ -40,8 +40,10 @@ def load_task(
     seed: int = 0,
     max_train_examples: int | None = None,
     synthetic_correlation: float = synthetic.DEFAULT_CORRELATION,
+    data_seed: int = synthetic.DEFAULT_DATA_SEED,
 ) -> TaskData:
-    """The task's splits; `max_train_examples` keeps the first n training examples (a seeded order)."""
+    """The task's splits; `max_train_examples` keeps the first n training examples (a seeded order).
+    `seed` orders real tasks' splits; the synthetic tasks' data follows `data_seed` alone."""
     source = get_task(task_id)
     correlation = synthetic.check_correlation(synthetic_correlation)
     if max_train_examples is not None and (
@@ -54,7 +56,8 @@ def load_task(
     availability = source.availability()
     if not availability.available:
         raise TaskUnavailableError(f"task {task_id!r} is unavailable: {availability.reason}; fix: {availability.fix}", "task")
-    return source.load(seed=seed, max_train_examples=max_train_examples, synthetic_correlation=correlation)
+    return source.load(seed=seed, max_train_examples=max_train_examples, synthetic_correlation=correlation,
+                       data_seed=data_seed)
 
 
 def card_dict(task_id: str) -> dict:

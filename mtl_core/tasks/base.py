@@ -104,8 +104,8 @@ class Availability:
 class TaskSource:
     """A catalog entry: its card, how to check it can be loaded, and how to load it.
 
-    load(seed=..., max_train_examples=..., **options) -> TaskData. `seed` fixes the split (and the
-    data for synthetic tasks); the same arguments return the same data on any machine.
+    load(seed=..., max_train_examples=..., **options) -> TaskData. `seed` fixes the split (synthetic
+    tasks follow their `data_seed` option instead); the same arguments return the same data on any machine.
     """
 
     card: TaskCard

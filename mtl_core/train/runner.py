@@ -26,7 +26,8 @@ def load_experiment_data(spec: ExperimentSpec, seed: int) -> dict:
     from mtl_core.tasks import load_task
 
     return {t: load_task(t, seed=seed, max_train_examples=spec.max_train_examples,
-                         synthetic_correlation=spec.synthetic_correlation) for t in spec.tasks}
+                         synthetic_correlation=spec.synthetic_correlation, data_seed=spec.data_seed)
+            for t in spec.tasks}
 
 
 def steps_per_task(spec: ExperimentSpec, train_sizes: dict[str, int]) -> int:
@@ -59,7 +60,8 @@ def prepare_experiment(spec: ExperimentSpec) -> list[dict]:
     from mtl_core.tasks import load_task
 
     sizes = {t: len(load_task(t, seed=spec.seeds[0], max_train_examples=spec.max_train_examples,
-                              synthetic_correlation=spec.synthetic_correlation).train) for t in spec.tasks}
+                              synthetic_correlation=spec.synthetic_correlation,
+                              data_seed=spec.data_seed).train) for t in spec.tasks}
     return [{"kind": r.kind, "tasks": r.tasks, "seed": r.seed, "spec_json": json.dumps(r.to_dict()),
              "total_steps": run_total_steps(r, sizes)} for r in spec.runs()]
 
