@@ -12,7 +12,7 @@ import pytest
 from mtl_core.analysis.compare import delta_pct
 from mtl_core.analysis.configurations import baseline_key, compare_configurations, configuration
 from mtl_core.analysis.summary import experiment_summary, task_card
-from mtl_core.jobs.common import run_dicts
+from mtl_core.train.runner import run_rows
 from mtl_core.jobs.sweep import expand_grid, parse_weight_grid
 from mtl_core.spec import ExperimentSpec, RunSpec
 from mtl_core.store import Store
@@ -29,7 +29,7 @@ def tiny(**kw) -> ExperimentSpec:
 
 
 def train_all(store: Store, spec: ExperimentSpec, run_specs: list[RunSpec], kind: str = "sweep") -> str:
-    experiment_id, run_ids = store.create_experiment(spec.to_json(), run_dicts(spec, run_specs), kind=kind)
+    experiment_id, run_ids = store.create_experiment(spec.to_json(), run_rows(run_specs), kind=kind)
     for run_id in run_ids:
         assert execute_run(store, run_id, threads=1) == "completed"
     return experiment_id
