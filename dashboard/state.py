@@ -96,6 +96,7 @@ FIELDS = (
     Field("baselines", True, _bool, "1 or 0"),
     Field("max_train", 0, _int(0, 100_000_000), "a whole number ≥ 0 (0 = all examples)"),
     Field("p", 0.5, _float(-1.0, 1.0), "a number from -1 to 1"),
+    Field("data_seed", 0, _int(0, 2**31 - 1), "a whole number from 0 to 2147483647"),
     Field("lr", 0.0, _float(0.0, 10.0), "a number from 0 (encoder default) to 10"),
     Field("batch", 32, _int(1, 4096), "a whole number from 1 to 4096"),
     Field("name", "", _text, "any text"),
@@ -216,7 +217,7 @@ def to_query(form: Mapping[str, Any], kinds: Mapping[str, str] | None = None) ->
         relevant.discard("soft_lambda")
     relevant.discard("steps" if form.get("budget") == "epochs" else "epochs")
     if not any(t.startswith("synth") for t in tasks):
-        relevant.discard("p")
+        relevant -= {"p", "data_seed"}
     for field in FIELDS:
         if field.name in relevant and field.name in form and form[field.name] != field.default:
             query[field.name] = _format(form[field.name])
@@ -248,6 +249,7 @@ def spec_dict(form: Mapping[str, Any]) -> dict[str, Any]:
         "conflict_every": int(form["conflict_every"]),
         "noise_floor": bool(form["noise_floor"]),
         "synthetic_correlation": float(form["p"]),
+        "data_seed": int(form["data_seed"]),
         "max_train_examples": int(form["max_train"]) or None,
         "lr": float(form["lr"]) or None,
         "batch_size": int(form["batch"]),

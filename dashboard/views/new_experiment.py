@@ -11,6 +11,7 @@ from dashboard import data, state, text
 from dashboard.i18n import DEFAULT_LANGUAGE, STRINGS, language_switch, t
 from mtl_core.errors import UserError
 from mtl_core.spec import ExperimentSpec
+from mtl_core.tasks.synthetic import realised_label_correlation
 
 PREFIX = "new_"
 SCALARS = [field.name for field in state.FIELDS]
@@ -265,6 +266,8 @@ with right:
     if any(kinds.get(task) == "vector_regression" for task in form["tasks"]):
         st.slider(t("new.p"), -1.0, 1.0, step=0.05,
                   key=key("p"))
+        st.caption(t("label_correlation", p=form["p"], r=realised_label_correlation(form["p"], form["data_seed"]),
+                     draw=form["data_seed"]))
         field_error(error, "synthetic_correlation")
 with st.expander(t("new.more")):
     st.number_input(t("new.lr"), min_value=0.0, max_value=10.0, step=0.0001,
