@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 
 import numpy as np
@@ -11,22 +12,27 @@ import torch
 from mtl_core.spec import ExperimentSpec, RunSpec
 from mtl_core.store import Store
 from mtl_core.train.loop import Trainer
-from mtl_core.train.runner import execute_run, load_experiment_data, prepare_experiment
+from mtl_core.train.runner import (build_vocabulary, configure_threads, execute_run, load_experiment_data,
+                                   prepare_experiment)
 
 SMALL = dict(max_train_examples=256, hidden_size=16, batch_size=32, dropout=0.0)
+DEFAULT_DROPOUT = ExperimentSpec(tasks=["synth_1"]).dropout
 
 
 class ListRecorder:
     """Collects what the loop records, as the store's MetricWriter would."""
 
     def __init__(self):
-        self.metrics, self.conflicts = [], []
+        self.metrics, self.conflicts, self.affinities = [], [], []
 
     def metric(self, step, task, split, name, value):
         self.metrics.append((step, task, split, name, value))
 
     def conflict(self, step, layer, task_a, task_b, cos, magnitude_sim):
         self.conflicts.append((step, layer, task_a, task_b, cos, magnitude_sim))
+
+    def affinity(self, step, source, target, z):
+        self.affinities.append((step, source, target, z))
 
     def tick(self, step):
         pass
@@ -36,7 +42,8 @@ def make_trainer(tasks=("synth_1", "synth_2"), kind="mtl", seed=0, total_steps=2
     spec = ExperimentSpec(tasks=list(tasks), **{**SMALL, **options}).validated()
     run = RunSpec(kind=kind, tasks=list(tasks), seed=seed, experiment=spec)
     data = load_experiment_data(spec, seed)
-    return Trainer(run, data, None, total_steps, torch.device("cpu"))
+    configure_threads(1)  # as a worker does; two threads on a busy machine make a step ten times slower
+    return Trainer(run, data, build_vocabulary(spec, data), total_steps, torch.device("cpu"))
 
 
 def run_experiment(tmp_path, **spec_options) -> tuple[Store, str]:
@@ -78,7 +85,9 @@ def test_recorded_cosine_equals_an_independent_recomputation():
 
 
 def test_measuring_conflict_does_not_change_training():
-    measured, plain = make_trainer(conflict_every=1), make_trainer(conflict_every=0)
+    # At the default dropout, with the noise floor's extra forward passes: they must not move the training masks.
+    measured = make_trainer(conflict_every=1, noise_floor=True, dropout=DEFAULT_DROPOUT)
+    plain = make_trainer(conflict_every=0, dropout=DEFAULT_DROPOUT)
     for step in range(1, 6):
         measured.train_step(step, ListRecorder(), measure=True)
         plain.train_step(step, ListRecorder(), measure=False)
@@ -148,6 +157,30 @@ def test_same_spec_and_seed_give_the_same_numbers_twice(tmp_path):
     assert results[0] == results[1]
 
 
+@pytest.mark.parametrize("tasks, options", [
+    (["synth_1", "synth_2"], {}),
+    (["atis_intent", "atis_slots"], {"encoder": "bilstm", "max_train_examples": 64, "max_eval_examples": 32}),
+], ids=["mlp", "bilstm"])
+def test_a_trainer_restored_from_a_checkpoint_continues_exactly(tasks, options):
+    # Default dropout and the noise floor: both random streams (training, measurement) must resume where they were.
+    options = dict(total_steps=12, eval_every=6, conflict_every=3, noise_floor=True, dropout=DEFAULT_DROPOUT, **options)
+    uninterrupted, recorder = make_trainer(tasks, **options), ListRecorder()
+    uninterrupted.fit(recorder)
+
+    first, resumed_recorder = make_trainer(tasks, **options), ListRecorder()
+    first.fit(resumed_recorder, should_stop=lambda: first.state.step == 6)
+    checkpoint = io.BytesIO()
+    torch.save(first.state_dict(), checkpoint)
+    checkpoint.seek(0)
+    resumed = make_trainer(tasks, **options)
+    resumed.load_state_dict(torch.load(checkpoint, weights_only=False))
+    resumed.fit(resumed_recorder)
+
+    assert all(torch.equal(p, q) for p, q in zip(resumed.model.parameters(), uninterrupted.model.parameters()))
+    assert resumed_recorder.metrics == recorder.metrics
+    assert resumed_recorder.conflicts == recorder.conflicts  # noise floor included: the same probe dropout masks
+
+
 def test_baselines_get_the_same_budget_and_seed_as_the_multi_task_run():
     spec = ExperimentSpec(tasks=["synth_1", "synth_2"], epochs=2, seeds=[0, 1], **SMALL).validated()
     runs = prepare_experiment(spec)
@@ -186,8 +219,6 @@ def test_lookahead_affinity_equals_an_independent_recomputation():
     before = copy.deepcopy(trainer.model).eval()
     streams = copy.deepcopy(trainer.streams)
     recorder = ListRecorder()
-    recorder.affinities = []
-    recorder.affinity = lambda step, source, target, z: recorder.affinities.append((source, target, z))
     trainer.train_step(1, recorder, measure=False)
 
     batches = {}
@@ -206,7 +237,7 @@ def test_lookahead_affinity_equals_an_independent_recomputation():
                 p -= trainer.spec.lr * g
             for j in ("synth_1", "synth_2"):
                 expected[(i, j)] = 1 - float(stepped.task_loss(j, batches[j])[0]) / float(before.task_loss(j, batches[j])[0])
-    recorded = {(s, t): z for s, t, z in recorder.affinities}
+    recorded = {(s, t): z for _, s, t, z in recorder.affinities}
     assert recorded.keys() == expected.keys()
     for key, z in expected.items():
         assert recorded[key] == pytest.approx(z, rel=1e-4, abs=1e-8)
@@ -214,11 +245,10 @@ def test_lookahead_affinity_equals_an_independent_recomputation():
 
 
 def test_affinity_measurement_leaves_training_unchanged():
-    measured, plain = make_trainer(affinity_every=1, conflict_every=0), make_trainer(conflict_every=0)
-    recorder = ListRecorder()
-    recorder.affinity = lambda *args: None
+    measured = make_trainer(affinity_every=1, conflict_every=0, dropout=DEFAULT_DROPOUT)
+    plain = make_trainer(conflict_every=0, dropout=DEFAULT_DROPOUT)
     for step in range(1, 4):
-        measured.train_step(step, recorder, measure=False)
+        measured.train_step(step, ListRecorder(), measure=False)
         plain.train_step(step, ListRecorder(), measure=False)
     for a, b in zip(measured.model.parameters(), plain.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -4,10 +4,17 @@ Each step (sampling "all"): one batch of every task, L = Σ_t λ_t L_t (+ λ_sof
 sharing), one optimiser step. Every `conflict_every` steps the per-task gradients g_t = ∇ λ_t L_t are
 taken separately; the update is then built from them (Σ_t g_t is exactly ∇L, so measuring does not
 change the run), and their inner products give cosines, norms and magnitude similarity per layer.
+
+Dropout (and word dropout) draws from torch's global generators, so the trainer keeps two seeded random
+streams and swaps one in while it runs: the training stream for training steps, the measurement stream for
+every measurement (noise floor, probe conflict, lookahead affinity, probe representations, evaluation).
+Switching a measurement on never changes which masks the training steps draw.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import hashlib
 import math
 import os
@@ -93,6 +100,65 @@ class LoopState:
     loss_counts: dict[str, int] = field(default_factory=dict)
 
 
+def global_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """The state of the global generators that dropout on `device` draws from: the CPU one, and the device's."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def set_global_rng_state(device: torch.device, state: dict[str, torch.Tensor]) -> None:
+    # A checkpoint loaded with map_location=device brings the states onto the device; torch wants them on the CPU.
+    torch.set_rng_state(state["cpu"].cpu())
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+    elif device.type == "mps":
+        torch.mps.set_rng_state(state["mps"].cpu())
+
+
+class RandomStream:
+    """One seeded random stream, in torch's global generators only while `active` (dropout takes no generator)."""
+
+    def __init__(self, seed: int, device: torch.device):
+        self.device = device
+        self.state = {"cpu": torch.Generator().manual_seed(seed).get_state()}
+        if device.type in ("cuda", "mps"):
+            self.state[device.type] = torch.Generator(device).manual_seed(seed).get_state()
+        self._active = False
+
+    @contextlib.contextmanager
+    def active(self):
+        if self._active:  # already drawing from this stream: continue it
+            yield
+            return
+        outer = global_rng_state(self.device)
+        set_global_rng_state(self.device, self.state)
+        self._active = True
+        try:
+            yield
+        finally:
+            self._active = False
+            self.state = global_rng_state(self.device)
+            set_global_rng_state(self.device, outer)
+
+
+def drawing_from(stream: str):
+    """Runs a Trainer method with the trainer's `stream` ('training_rng' or 'measurement_rng') active."""
+    def decorate(method):
+        @functools.wraps(method)
+        def on_stream(self, *args, **kwargs):
+            with getattr(self, stream).active():
+                return method(self, *args, **kwargs)
+        return on_stream
+    return decorate
+
+
+measurement = drawing_from("measurement_rng")
+
+
 class Trainer:
     def __init__(self, run: RunSpec, data: dict[str, TaskData], vocabulary, total_steps: int,
                  device: torch.device, autocast_dtype: torch.dtype | None = None):
@@ -126,7 +192,8 @@ class Trainer:
         self.state = LoopState()
         self.best_model_state: dict | None = None
         self.force_nan_at = int(os.environ.get("MTL_EXPLORER_FORCE_NAN_AT_STEP", "0") or 0)
-        torch.manual_seed(stable_seed(run.seed, "dropout"))
+        self.training_rng = RandomStream(stable_seed(run.seed, "dropout"), device)
+        self.measurement_rng = RandomStream(stable_seed(run.seed, "measurement"), device)
 
     # ---- one step ------------------------------------------------------------------------------
     def _batch(self, task: str, rows) -> dict[str, torch.Tensor]:
@@ -150,6 +217,7 @@ class Trainer:
         every = self.spec.affinity_every
         return bool(every) and step % every == 0 and len(self.tasks) > 1 and self.spec.affinity_possible()
 
+    @drawing_from("training_rng")
     def train_step(self, step: int, recorder: Recorder, measure: bool) -> None:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -203,6 +271,7 @@ class Trainer:
             self._record_conflict(step, per_task, recorder)
         return per_task
 
+    @measurement
     @torch.no_grad()
     def _record_affinity(self, step: int, per_task: dict, batches: dict, recorder: Recorder) -> None:
         """TAG lookahead affinity Z_{i→j} = 1 − L_j(θ_s − lr·g_i) / L_j(θ_s) on this step's batches.
@@ -228,6 +297,7 @@ class Trainer:
                 parameter.copy_(original)
         self.model.train(training)
 
+    @measurement
     @torch.no_grad()
     def representations(self, inputs) -> dict[str, np.ndarray]:
         """Pooled top-layer representation of shared probe inputs, per encoder (for CKA between runs)."""
@@ -245,6 +315,7 @@ class Trainer:
             out[name] = np.concatenate(chunks)
         return out
 
+    @measurement
     def _probe_conflict(self, step: int, recorder: Recorder) -> None:
         """Per-task gradients on probe batches (one-task sampling or noise floor only); no update."""
         per_task = {}
@@ -270,6 +341,7 @@ class Trainer:
         if self.spec.noise_floor:
             self._record_noise_floor(step, per_task, recorder)
 
+    @measurement
     def _record_noise_floor(self, step: int, per_task: dict, recorder: Recorder) -> None:
         """cos between the task's gradient on its training batch and on an independent probe batch."""
         for task, layered in per_task.items():
@@ -282,6 +354,7 @@ class Trainer:
                               math.nan)
 
     # ---- evaluation ----------------------------------------------------------------------------
+    @measurement
     @torch.no_grad()
     def evaluate(self, task: str, split_name: str, rows: np.ndarray) -> dict[str, float]:
         self.model.eval()
@@ -392,7 +465,8 @@ class Trainer:
             "streams": {t: s.state_dict() for t, s in self.streams.items()},
             "probe_streams": {t: s.state_dict() for t, s in self.probe_streams.items()},
             "sampling_rng": self.sampling_rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
+            "training_rng": self.training_rng.state,
+            "measurement_rng": self.measurement_rng.state,
             "loop": self.state.__dict__,
             "best_model": self.best_model_state,
         }
@@ -405,7 +479,8 @@ class Trainer:
         for t, s in state["probe_streams"].items():
             self.probe_streams[t].load_state_dict(s)
         self.sampling_rng.bit_generator.state = state["sampling_rng"]
-        torch.set_rng_state(state["torch_rng"])
+        self.training_rng.state = state["training_rng"]
+        self.measurement_rng.state = state["measurement_rng"]
         self.state = LoopState(**copy.deepcopy(state["loop"]))
         self.best_model_state = state["best_model"]
 
