@@ -190,7 +190,8 @@ def test_synthetic_data_is_reproducible_and_shares_inputs(catalog_home):
 def test_negative_p_below_minus_a_third_pairs_the_tasks_and_says_so(catalog_home):
     labels = synthetic_labels(-1.0)
     correlation = np.corrcoef(labels)
-    assert correlation[0, 1] < -0.5 and correlation[2, 3] < -0.5 and abs(correlation[0, 2]) < 0.1
+    # The sines are not odd functions, so p = -1 gives labels far from y_2 = -y_1: the recipe averages -0.46.
+    assert correlation[0, 1] < -0.3 and correlation[2, 3] < -0.3 and abs(correlation[0, 2]) < 0.1
     assert "-1/3" in load_task("synth_1", synthetic_correlation=-1.0).notes[0]
 
 
