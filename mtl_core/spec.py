@@ -55,7 +55,7 @@ class ExperimentSpec:
     eval_every: int | None = None  # None: about 10 evaluations per run
     max_eval_examples: int = 1000  # validation examples scored at each interval (all at the end)
     synthetic_correlation: float = 0.5
-    data_seed: int = 0  # the synthetic data draw (x, directions, α, β); `seeds` vary only the model
+    data_seed: int = 0  # the synthetic tasks' data draw (x, directions, α, β); `seeds` never move it
     max_train_examples: int | None = None
     max_tokens: int = 64  # token sequences are cut to this many words (documents included)
     device: str = "auto"

@@ -43,7 +43,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--temperature", type=float)
     p("--eval-every", type=int, help="steps between validation evaluations (default: 20 per run)")
     p("--synthetic-correlation", type=float, help="p of the synthetic tasks, in [-1, 1] (default 0.5)")
-    p("--data-seed", type=int, help="the synthetic data draw (default 0); --seeds vary only the model")
+    p("--data-seed", type=int, help="the synthetic tasks' data draw (default 0); --seeds never change it")
     p("--max-train-examples", type=int, help="cut every training set to N examples")
     p("--max-tokens", type=int, help="words per example kept (default 64)")
     p("--device", choices=DEVICES)
