@@ -133,6 +133,22 @@ def test_hierarchical_heads_read_their_layers():
     assert np.isfinite(layer1[4])
 
 
+def test_representations_for_cka_come_from_the_layer_the_head_reads():
+    # A hierarchical baseline whose head reads layer 1: layer 2 above it never trains, so it says nothing.
+    spec = ExperimentSpec(tasks=["synth_1", "synth_2"], sharing="hierarchical", layers={"synth_1": 1, "synth_2": 2},
+                          encoder_layers=2, **SMALL).validated()
+    data = load_experiment_data(spec, 0)
+    baseline = Trainer(RunSpec("stl", ["synth_1"], 0, spec), data, None, 10, torch.device("cpu"))
+    baseline.fit(ListRecorder())
+    inputs = data["synth_1"].validation.inputs[:20]
+    encoder = baseline.model.encoders["shared"].eval()
+    with torch.no_grad():
+        layers = encoder(encoder.prepare(inputs)).layers
+    stored = baseline.representations(inputs)["shared"]
+    np.testing.assert_array_equal(stored, layers[0].numpy())
+    assert not np.allclose(stored, layers[1].numpy())
+
+
 def test_hierarchical_defaults_put_token_tasks_low_and_sentence_tasks_high():
     spec = ExperimentSpec(tasks=["atis_intent", "atis_slots"], sharing="hierarchical", encoder_layers=3).validated()
     assert spec.layers == {"atis_intent": 3, "atis_slots": 1}

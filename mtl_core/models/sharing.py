@@ -44,6 +44,12 @@ class MultiTaskModel(nn.Module):
         out = self.encoder_for(task)(batch, upto=layer)
         return self.heads[task](out.layers[layer - 1], out.mask, batch["targets"])
 
+    def read_layer(self, encoder_name: str) -> int:
+        """The highest layer of an encoder that a head reads (one task's layer in a single-task run): the
+        encoder's representation of what it learned; layers above it never receive a gradient."""
+        readers = [encoder_name] if self.sharing == "soft" else self.tasks
+        return max(self.head_layers[task] for task in readers)
+
     # ---- what counts as shared (for gradient conflict) -------------------------------------------
     def shared_layer_groups(self, task: str) -> dict[str, list[nn.Parameter]]:
         """Per-layer parameters whose gradients are compared across tasks.

@@ -300,18 +300,20 @@ class Trainer:
     @measurement
     @torch.no_grad()
     def representations(self, inputs) -> dict[str, np.ndarray]:
-        """Pooled top-layer representation of shared probe inputs, per encoder (for CKA between runs)."""
+        """Per encoder, the pooled output of the layer its heads read (MultiTaskModel.read_layer) on shared
+        probe inputs: for CKA between runs."""
         from mtl_core.models.heads import pool
 
         self.model.eval()
         out = {}
         for name, encoder in self.model.encoders.items():
+            layer = self.model.read_layer(name)
             chunks = []
             for start in range(0, len(inputs), 128):
                 batch = encoder.prepare(inputs[start: start + 128])
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                result = encoder(batch)
-                chunks.append(pool(result.layers[-1], result.mask).float().cpu().numpy())
+                result = encoder(batch, upto=layer)
+                chunks.append(pool(result.layers[layer - 1], result.mask).float().cpu().numpy())
             out[name] = np.concatenate(chunks)
         return out
 
