@@ -1,33 +1,51 @@
-"""Gradient conflict statistics: cosine, magnitude similarity, rates, summaries, histograms."""
+"""Gradient conflict: cosine and magnitude similarity from Gram matrices, then rates, summaries, histograms."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mtl_core.analysis.conflict_stats import (
     conflict_rate,
-    cosine,
     cosine_histogram,
-    magnitude_similarity,
     pair_matrix,
     rolling_conflict_rate,
     smooth,
     summarise_conflict,
 )
+from mtl_core.train.conflict import ALL_LAYERS, cosine_of, layer_grams, pair_statistics
+
+
+def statistics(*gradients):
+    """{(i, j): (cos, Φ)} of whole-vector gradients, as the trainer computes them."""
+    grams = layer_grams({f"task{i}": {"layer1": [torch.tensor(g)]} for i, g in enumerate(gradients)})
+    return pair_statistics(grams[ALL_LAYERS])
 
 
 def test_cosine_of_opposite_orthogonal_and_zero_gradients():
-    assert cosine([1.0, 2.0], [-2.0, -4.0]) == pytest.approx(-1.0)
-    assert cosine(np.eye(2)[0], np.eye(2)[1]) == pytest.approx(0.0)
-    assert math.isnan(cosine([0.0, 0.0], [1.0, 0.0]))
+    assert statistics([1.0, 2.0], [-2.0, -4.0])[(0, 1)][0] == pytest.approx(-1.0)
+    assert statistics([1.0, 0.0], [0.0, 1.0])[(0, 1)][0] == pytest.approx(0.0)
+    assert all(math.isnan(value) for value in statistics([0.0, 0.0], [1.0, 0.0])[(0, 1)])
+    assert cosine_of([torch.tensor([1.0]), None, torch.tensor([2.0])], [torch.tensor([-2.0]), None,
+                                                                       torch.tensor([-4.0])]) == pytest.approx(-1.0)
 
 
 def test_magnitude_similarity():
-    assert magnitude_similarity(2.5, 2.5) == pytest.approx(1.0)
-    assert magnitude_similarity(1.0, 3.0) == pytest.approx(0.6)  # 2·3 / (1 + 9)
-    assert math.isnan(magnitude_similarity(0.0, 3.0))
-    np.testing.assert_allclose(magnitude_similarity([1.0, 2.0], [3.0, 2.0]), [0.6, 1.0])
+    assert statistics([2.5, 0.0], [0.0, 2.5])[(0, 1)][1] == pytest.approx(1.0)
+    assert statistics([1.0, 0.0], [0.0, 3.0])[(0, 1)][1] == pytest.approx(0.6)  # 2·3 / (1 + 9)
+
+
+def test_grams_are_made_on_the_gradients_device():
+    # Hierarchical sharing: task b's head reads layer 1 only, and no head reaches layer 3. On a GPU, a zero row or
+    # Gram made on the CPU raises; 'meta' tensors raise the same way on a machine without one.
+    def grad(*shape):
+        return torch.empty(*shape, device="meta")
+
+    grams = layer_grams({"a": {"layer1": [grad(4, 3), grad(4)], "layer2": [grad(4, 4)], "layer3": [None]},
+                         "b": {"layer1": [grad(4, 3), grad(4)], "layer2": [None], "layer3": [None]}})
+    assert set(grams) == {"layer1", "layer2", "layer3", ALL_LAYERS}
+    assert all(g.device.type == "meta" and g.shape == (2, 2) and g.dtype == torch.float64 for g in grams.values())
 
 
 def test_conflict_rate_over_all_values_and_a_window():

@@ -11,7 +11,7 @@ import torch
 
 from mtl_core.spec import ExperimentSpec, RunSpec
 from mtl_core.store import Store
-from mtl_core.train.loop import Trainer
+from mtl_core.train.loop import Diverged, Trainer
 from mtl_core.train.runner import (build_vocabulary, configure_threads, execute_run, load_experiment_data,
                                    prepare_experiment)
 
@@ -228,6 +228,35 @@ def test_a_nan_loss_stops_the_run_as_diverged(tmp_path, monkeypatch):
     _, (run_id,) = store.create_experiment(spec.to_json(), prepare_experiment(spec))
     assert execute_run(store, run_id) == "diverged"
     assert "step 7" in store.run(run_id)["error"]
+
+
+def test_a_nan_loss_between_loss_readings_is_reported_at_its_step(monkeypatch):
+    monkeypatch.setenv("MTL_EXPLORER_FORCE_NAN_AT_STEP", "7")
+    trainer = make_trainer(total_steps=400)  # losses read every 2 steps
+    with pytest.raises(Diverged) as diverged:
+        trainer.fit(ListRecorder())
+    assert (diverged.value.task, diverged.value.step) == ("synth_1", 7)
+
+
+def test_training_loss_rows_are_the_mean_of_the_step_losses_since_the_last_row():
+    trainer = make_trainer(total_steps=400, conflict_every=0)  # a row every 2 steps
+    step_losses = []
+    compute_loss = trainer._loss
+
+    def recording_loss(task, batch):
+        loss = compute_loss(task, batch)
+        step_losses.append((task, float(loss.detach())))
+        return loss
+
+    trainer._loss = recording_loss
+    recorder = ListRecorder()
+    trainer.fit(recorder, should_stop=lambda: trainer.state.step == 6)
+    rows = [(step, task, value) for step, task, split, name, value in recorder.metrics if name == "loss"]
+    for index, step in enumerate((2, 4, 6)):
+        window = step_losses[4 * index: 4 * index + 4]  # two steps of two tasks
+        for task in ("synth_1", "synth_2"):
+            values = [value for name, value in window if name == task]
+            assert (step, task, sum(values) / 2) in rows  # exactly what reading each step at once gave
 
 
 def test_lookahead_affinity_equals_an_independent_recomputation():

@@ -1,6 +1,7 @@
-"""Gradient conflict statistics: cosine, magnitude similarity, conflict rates, summaries, histograms.
+"""Gradient conflict statistics over recorded rows: conflict rates, summaries, histograms.
 
-All on per-task gradients of the shared parameters (SCIENCE.md, "Gradient conflict"). A pair
+The engine computes each cosine and magnitude similarity from per-task gradients of the shared parameters
+(mtl_core.train.conflict, the one place those formulas live; SCIENCE.md, "Gradient conflict"). A pair
 conflicts when cos < 0 (PCGrad). Rows with task_a == task_b hold the same-task noise floor: the
 cosine between two independent mini-batch gradients of one task; they are summarised like any pair
 and land on the diagonal of `pair_matrix`.
@@ -18,33 +19,6 @@ from mtl_core.errors import UserError
 CONFLICT_COLUMNS = ("step", "layer", "task_a", "task_b", "cos", "magnitude_sim")
 
 DEFAULT_HISTOGRAM_EDGES = (-1.0, -0.1, -0.02, 0.0, 1.0)
-
-
-def cosine(g_i: np.ndarray, g_j: np.ndarray) -> float:
-    """cos = g_i·g_j / (‖g_i‖‖g_j‖) of two gradients (flattened); nan if either is zero."""
-    g_i = np.asarray(g_i, dtype=float).ravel()
-    g_j = np.asarray(g_j, dtype=float).ravel()
-    if g_i.shape != g_j.shape:
-        raise UserError(f"gradients: sizes differ, {g_i.size} and {g_j.size}", field="gradients")
-    norm_product = np.linalg.norm(g_i) * np.linalg.norm(g_j)
-    if norm_product == 0:
-        return float("nan")
-    return float(np.clip(g_i @ g_j / norm_product, -1.0, 1.0))
-
-
-def magnitude_similarity(norm_i, norm_j):
-    """Φ = 2‖g_i‖‖g_j‖ / (‖g_i‖² + ‖g_j‖²) ∈ (0, 1]: 1 for equal norms, → 0 as they drift apart.
-
-    Takes norms (scalars or arrays). nan where either norm is 0: that gradient was not measured.
-    """
-    norm_i = np.asarray(norm_i, dtype=float)
-    norm_j = np.asarray(norm_j, dtype=float)
-    if (norm_i < 0).any() or (norm_j < 0).any():
-        raise UserError("norms: must be ≥ 0", field="norms")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        similarity = 2 * norm_i * norm_j / (norm_i**2 + norm_j**2)
-    similarity = np.where((norm_i == 0) | (norm_j == 0), np.nan, similarity)
-    return float(similarity) if similarity.ndim == 0 else similarity
 
 
 def conflict_rate(cos_values, threshold: float = 0.0, window: int | None = None) -> float:

@@ -192,6 +192,7 @@ class Trainer:
         self.state = LoopState()
         self.best_model_state: dict | None = None
         self.force_nan_at = int(os.environ.get("MTL_EXPLORER_FORCE_NAN_AT_STEP", "0") or 0)
+        self.pending_losses: list[tuple[int, str, torch.Tensor]] = []  # (step, task, loss on the device)
         self.training_rng = RandomStream(stable_seed(run.seed, "dropout"), device)
         self.measurement_rng = RandomStream(stable_seed(run.seed, "measurement"), device)
 
@@ -226,12 +227,7 @@ class Trainer:
         losses = {t: self._loss(t, batches[t]) for t in active}
         if self.force_nan_at and step == self.force_nan_at:
             losses[active[0]] = losses[active[0]] * float("nan")
-        for task, loss in losses.items():
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise Diverged(task, step, value)
-            self.state.loss_sums[task] = self.state.loss_sums.get(task, 0.0) + value
-            self.state.loss_counts[task] = self.state.loss_counts.get(task, 0) + 1
+        self.pending_losses += [(step, task, loss.detach()) for task, loss in losses.items()]
 
         weighted = {t: self.weights[t] * losses[t] for t in active}
         affinity = self.affinity_step(step)
@@ -334,8 +330,8 @@ class Trainer:
             return
         tasks = list(per_task)
         grams = conflict_math.layer_grams(per_task)
-        for task, norm_sq in zip(tasks, grams[conflict_math.ALL_LAYERS].diagonal().tolist()):
-            recorder.metric(step, task, "train", "grad_norm", math.sqrt(max(norm_sq, 0.0)))
+        for task, norm in zip(tasks, conflict_math.gradient_norms(grams[conflict_math.ALL_LAYERS])):
+            recorder.metric(step, task, "train", "grad_norm", norm)
         for layer, gram in grams.items():
             for (i, j), (cos, magnitude) in conflict_math.pair_statistics(gram).items():
                 a, b = sorted((tasks[i], tasks[j]))
@@ -412,6 +408,20 @@ class Trainer:
             return True
         return False
 
+    def read_losses(self) -> None:
+        """Bring the losses of the steps since the last read to the host in one transfer and add them up
+        (reading each one at its step would make every step wait for the GPU). A non-finite loss stops the
+        run as diverged, naming the step it happened at."""
+        if not self.pending_losses:
+            return
+        values = torch.stack([loss for _, _, loss in self.pending_losses]).tolist()
+        for (step, task, _), value in zip(self.pending_losses, values):
+            if not math.isfinite(value):
+                raise Diverged(task, step, value)
+            self.state.loss_sums[task] = self.state.loss_sums.get(task, 0.0) + value
+            self.state.loss_counts[task] = self.state.loss_counts.get(task, 0) + 1
+        self.pending_losses = []
+
     def record_losses(self, step: int, recorder: Recorder) -> None:
         for task in self.tasks:
             count = self.state.loss_counts.get(task, 0)
@@ -435,9 +445,13 @@ class Trainer:
             measure = bool(k) and can_measure and step % k == 0
             self.train_step(step, recorder, measure)
             self.state.step = step
-            if step % self.loss_every == 0 or step == self.total_steps:
+            logging = step % self.loss_every == 0 or step == self.total_steps
+            evaluating = step % self.eval_every == 0 or step == self.total_steps
+            if logging or evaluating:  # never evaluate or checkpoint a model that has diverged
+                self.read_losses()
+            if logging:
                 self.record_losses(step, recorder)
-            if step % self.eval_every == 0 or step == self.total_steps:
+            if evaluating:
                 improved = self.run_evaluation(step, recorder)
                 on_checkpoint(improved)
             recorder.tick(step)
@@ -461,6 +475,7 @@ class Trainer:
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        self.read_losses()  # the checkpoint carries every loss so far
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
