@@ -179,7 +179,7 @@ def _compare_configuration(config_id, config, mtl_runs, baselines, cards, valida
                 still.append(task)
     budget = config.get("steps") or max((r.get("total_steps") or 0 for r in mtl_runs), default=0)
     if still:
-        notes.append(f"{', '.join(still)}: {STILL_IMPROVING_NOTE}; train longer (about {suggested_steps(budget)} "
+        notes.append(f"{', '.join(still)}: {STILL_IMPROVING_NOTE}; train longer (at least {suggested_steps(budget)} "
                      "steps) before reading Δ as transfer")
     return {
         "id": config_id,
