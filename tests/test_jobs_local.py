@@ -16,6 +16,7 @@ from mtl_core.errors import UserError
 from mtl_core.jobs import common, get_backend
 from mtl_core.spec import ExperimentSpec
 from mtl_core.store import FINISHED_STATUSES, Store
+from mtl_core.train.runner import run_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["synth_1", "synth_2"]
@@ -94,10 +95,10 @@ def backend(store_path):
 
 def foreground(spec: ExperimentSpec, path: Path) -> tuple[Store, str]:
     """The same spec trained in this process, the way `run` does it."""
-    from mtl_core.train.runner import execute_run
+    from mtl_core.train.runner import execute_run, prepare_experiment
 
     store = Store(path)
-    _, run_ids = store.create_experiment(spec.to_json(), common.run_dicts(spec))
+    _, run_ids = store.create_experiment(spec.to_json(), prepare_experiment(spec))
     assert execute_run(store, run_ids[0], threads=1) == "completed"
     return store, run_ids[0]
 
@@ -284,7 +285,7 @@ def test_forced_nan_gives_diverged(backend, store_path, monkeypatch):
 
 def test_status_marks_a_vanished_worker_without_a_scheduler(backend, store_path):
     store = backend.store
-    experiment_id, [run_id] = store.create_experiment(small_spec().to_json(), common.run_dicts(small_spec()))
+    experiment_id, [run_id] = store.create_experiment(small_spec().to_json(), run_rows(small_spec().runs()))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     assert store.claim_run(run_id, pid=dead.pid, host=common.HOST)

@@ -30,18 +30,13 @@ MAP_KEYS = {"tasks", "transfer_gain", "affinity", "mean_cos", "conflict_rate", "
             "groups", "experiment_id"}
 
 
-class RecordingBackend:
-    """Records submissions in the store like a real backend, but starts nothing (no training)."""
+class RecordingBackend(common.QueueBackend):
+    """Records submissions in the store like the local backend, but starts nothing (no training)."""
 
     name = "local"
 
-    def __init__(self, store: Store):
-        self.store = store
-
-    def submit(self, spec, *, run_specs=None, kind="experiment"):
-        spec = spec.validated()
-        return self.store.create_experiment(spec.to_json(), common.run_dicts(spec, run_specs), name=spec.name,
-                                            kind=kind, backend=self.name)
+    def ensure_runner(self) -> bool:
+        return False
 
 
 def spec3(**kw) -> ExperimentSpec:

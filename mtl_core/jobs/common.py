@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import signal
 import socket
@@ -49,22 +48,6 @@ def resolve_runs(store: "Store", id: str | None, statuses: Iterable[str] | None 
 def latest_experiment_id(store: "Store") -> str | None:
     row = store.connection.execute("SELECT id FROM experiments ORDER BY created_at DESC LIMIT 1").fetchone()
     return row[0] if row else None
-
-
-# ---- run records for a spec (no torch) ---------------------------------------------------------
-def run_dicts(spec: "ExperimentSpec", run_specs: "list[RunSpec] | None" = None) -> list[dict[str, Any]]:
-    """The rows store.create_experiment wants, without loading any data or importing torch (the trainer's
-    prepare_experiment loads every task to size the budget; too slow for a button press)."""
-    run_specs = spec.runs() if run_specs is None else run_specs
-    out = []
-    for rs in run_specs:
-        exp = rs.experiment
-        # Known without loading data only for a step budget with every task in each step; else the runner
-        # computes it when the run starts.
-        steps = exp.steps if exp.steps is not None and (exp.sampling == "all" or len(exp.tasks) == 1) else None
-        out.append({"kind": rs.kind, "tasks": list(rs.tasks), "seed": rs.seed,
-                    "spec_json": json.dumps(rs.to_dict(), sort_keys=True), "total_steps": steps})
-    return out
 
 
 def status_dict(run: dict[str, Any]) -> dict[str, Any]:
@@ -363,8 +346,12 @@ class QueueBackend:
 
     def submit(self, spec: "ExperimentSpec", *, run_specs: "list[RunSpec] | None" = None,
                kind: str = "experiment") -> tuple[str, list[str]]:
+        from mtl_core.train.runner import run_rows
+
         spec = spec.validated()
-        runs = run_dicts(spec, run_specs)
+        # Rows without loading any data (sizing an epoch budget would load every task: too slow for a
+        # button press); each run counts its steps when it starts.
+        runs = run_rows(spec.runs() if run_specs is None else run_specs)
         experiment_id, run_ids = self.store.create_experiment(spec.to_json(), runs, name=spec.name, kind=kind,
                                                               backend=self.name)
         self.ensure_runner()

@@ -1,20 +1,22 @@
 """Running one stored run: claim it, load its data, train through the one loop, record everything.
 
 Whatever starts a run (the foreground CLI, a background worker, a Ray task) calls `execute_run`;
-`prepare_experiment` turns a validated spec into the run rows the store records.
+`run_rows` turns run specs into the rows the store records (`prepare_experiment`: with every run's
+steps counted on the training sets).
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import socket
 import time
 import traceback
 from pathlib import Path
+from typing import Iterable, Mapping
 
 from mtl_core.errors import TaskUnavailableError, UserError
+from mtl_core.estimate import budget_steps
 from mtl_core.spec import ExperimentSpec, RunSpec
 from mtl_core.store import MetricWriter, Store
 
@@ -30,20 +32,19 @@ def load_experiment_data(spec: ExperimentSpec, seed: int) -> dict:
             for t in spec.tasks}
 
 
-def steps_per_task(spec: ExperimentSpec, train_sizes: dict[str, int]) -> int:
-    """The budget in steps per task: `steps`, or `epochs` over the largest task's training set."""
-    if spec.steps is not None:
-        return spec.steps
-    largest = max(train_sizes.values())
-    return max(1, math.ceil(spec.epochs * largest / min(spec.batch_size, largest)))
-
-
-def run_total_steps(run: RunSpec, train_sizes: dict[str, int]) -> int:
+def run_total_steps(run: RunSpec, train_sizes: Mapping[str, int] | None = None) -> int | None:
     """Steps of one run. With one-task-per-step sampling the multi-task run takes T × steps and each
-    baseline the number of batches its task gets on average in the multi-task run."""
+    baseline the number of batches its task gets on average in the multi-task run.
+
+    Without the training-set sizes, None wherever the count depends on them (an epoch budget, or
+    one-task sampling): the run then computes it when it starts.
+    """
     spec = run.experiment
-    steps = steps_per_task(spec, train_sizes)
-    if spec.sampling == "all" or len(spec.tasks) == 1:
+    every_task_each_step = spec.sampling == "all" or len(spec.tasks) == 1
+    if train_sizes is None:
+        return spec.steps if spec.steps is not None and every_task_each_step else None
+    steps = budget_steps(spec, train_sizes)
+    if every_task_each_step:
         return steps
     from mtl_core.train.data import task_sampling_probabilities
 
@@ -54,16 +55,19 @@ def run_total_steps(run: RunSpec, train_sizes: dict[str, int]) -> int:
     return max(1, round(total * p[run.tasks[0]]))
 
 
-def prepare_experiment(spec: ExperimentSpec) -> list[dict]:
-    """Validated spec -> run rows (kind, tasks, seed, spec_json, total_steps) for Store.create_experiment."""
-    spec = spec.validated()
-    from mtl_core.tasks import load_task
+def run_rows(run_specs: Iterable[RunSpec], train_sizes: Mapping[str, int] | None = None) -> list[dict]:
+    """The rows Store.create_experiment records: kind, tasks, seed, spec_json and total_steps (see
+    run_total_steps: without the training-set sizes it may be None, and the run counts it when it starts)."""
+    return [{"kind": r.kind, "tasks": list(r.tasks), "seed": r.seed,
+             "spec_json": json.dumps(r.to_dict(), sort_keys=True), "total_steps": run_total_steps(r, train_sizes)}
+            for r in run_specs]
 
-    sizes = {t: len(load_task(t, seed=spec.seeds[0], max_train_examples=spec.max_train_examples,
-                              synthetic_correlation=spec.synthetic_correlation,
-                              data_seed=spec.data_seed).train) for t in spec.tasks}
-    return [{"kind": r.kind, "tasks": r.tasks, "seed": r.seed, "spec_json": json.dumps(r.to_dict()),
-             "total_steps": run_total_steps(r, sizes)} for r in spec.runs()]
+
+def prepare_experiment(spec: ExperimentSpec) -> list[dict]:
+    """Validated spec -> its run rows, every run's steps counted on the training sets (loads every task)."""
+    spec = spec.validated()
+    sizes = {t: len(d.train) for t, d in load_experiment_data(spec, spec.seeds[0]).items()}
+    return run_rows(spec.runs(), sizes)
 
 
 def probe_inputs(spec: ExperimentSpec, data: dict):
