@@ -30,16 +30,22 @@ def simple_tokenize(text: str) -> list[str]:
 
 
 class Vocabulary:
-    """Token ↔ id mapping; id 0 is padding, id 1 stands for any token not in the vocabulary."""
+    """Token ↔ id mapping; id 0 is padding, id 1 stands for any token not in the vocabulary.
+
+    `counts[i]` is how often token i occurred in the training text it was built from (0 for the two
+    special ids): encoders train the unknown word on rare words with it (word dropout).
+    """
 
     pad_id = 0
     unk_id = 1
     PAD = "<pad>"
     UNK = "<unk>"
 
-    def __init__(self, tokens: list[str], lowercase: bool = True):
+    def __init__(self, tokens: list[str], counts: list[int], lowercase: bool = True):
         self.lowercase = lowercase
-        self.itos = [self.PAD, self.UNK] + [t for t in tokens if t not in (self.PAD, self.UNK)]
+        kept = [(t, c) for t, c in zip(tokens, counts, strict=True) if t not in (self.PAD, self.UNK)]
+        self.itos = [self.PAD, self.UNK] + [t for t, _ in kept]
+        self.counts = [0, 0] + [c for _, c in kept]
         self.stoi = {t: i for i, t in enumerate(self.itos)}
 
     @classmethod
@@ -55,7 +61,7 @@ class Vocabulary:
         ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         if max_size is not None:
             ranked = ranked[: max(0, max_size - 2)]  # the two special ids count towards max_size
-        return cls(ranked, lowercase=lowercase)
+        return cls(ranked, [counts[t] for t in ranked], lowercase=lowercase)
 
     def encode(self, tokens: list[str]) -> list[int]:
         if self.lowercase:
@@ -66,11 +72,11 @@ class Vocabulary:
         return len(self.itos)
 
     def to_dict(self) -> dict:
-        return {"tokens": self.itos[2:], "lowercase": self.lowercase}
+        return {"tokens": self.itos[2:], "counts": self.counts[2:], "lowercase": self.lowercase}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Vocabulary":
-        return cls(list(data["tokens"]), lowercase=bool(data["lowercase"]))
+        return cls(list(data["tokens"]), list(data["counts"]), lowercase=bool(data["lowercase"]))
 
 
 # ---------------------------------------------------------------------------------------------- cache

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from mtl_core.models.encoders import BiLSTMEncoder
 from mtl_core.spec import ExperimentSpec, RunSpec
 from mtl_core.store import Store
+from mtl_core.text import Vocabulary
 from mtl_core.train.loop import Diverged, Trainer
 from mtl_core.train.runner import (build_vocabulary, configure_threads, execute_run, load_experiment_data,
                                    prepare_experiment)
@@ -147,6 +149,31 @@ def test_representations_for_cka_come_from_the_layer_the_head_reads():
     stored = baseline.representations(inputs)["shared"]
     np.testing.assert_array_equal(stored, layers[0].numpy())
     assert not np.allclose(stored, layers[1].numpy())
+
+
+def test_word_dropout_reads_rare_training_words_as_unknown_only_while_training():
+    vocabulary = Vocabulary.build([["the", "the", "the", "cat"]] * 25)  # "the" 75 times, "cat" 25 times
+    encoder = BiLSTMEncoder(vocabulary, hidden_size=8, depth=1)
+    assert encoder.unknown_rates.tolist() == pytest.approx([0.0, 0.0, 0.25 / 75.25, 0.25 / 25.25])
+    word_ids = torch.tensor([vocabulary.encode(["cat"] * 4000)])
+    torch.manual_seed(0)
+    read_as_unknown = (encoder.embed(word_ids) == encoder.embedding.weight[vocabulary.unk_id]).all(-1).float().mean()
+    assert 0.005 < float(read_as_unknown) < 0.015  # 0.25 / 25.25 ≈ 1 %
+    encoder.eval()
+    assert torch.equal(encoder.embed(word_ids), encoder.embedding(word_ids))
+
+
+@pytest.mark.parametrize("tasks", [["atis_intent"], ["atis_intent", "atis_slots"]], ids=["baseline", "multi-task"])
+def test_the_unknown_word_vector_is_trained(tasks):
+    # Every training word is in the vocabulary, so only word dropout makes <unk> appear in training:
+    # then a word first seen at test time reaches a trained vector, in the baseline and the multi-task run alike.
+    trainer = make_trainer(tasks, kind="stl" if len(tasks) == 1 else "mtl", encoder="bilstm", max_train_examples=64,
+                           dropout=DEFAULT_DROPOUT)
+    embedding, unknown = trainer.model.encoder.embedding.weight, trainer.model.encoder.vocabulary.unk_id
+    initial = embedding[unknown].detach().clone()
+    for step in range(1, 11):
+        trainer.train_step(step, ListRecorder(), measure=False)
+    assert not torch.equal(embedding[unknown], initial)
 
 
 def test_hierarchical_defaults_put_token_tasks_low_and_sentence_tasks_high():

@@ -27,6 +27,7 @@ def test_vocabulary_reserves_pad_and_unknown_and_ranks_by_frequency():
     assert vocab.itos[:4] == ["<pad>", "<unk>", "the", "cat"]  # 3x "the", 2x "cat", then ties alphabetically
     assert vocab.encode(["THE", "cat", "zebra"]) == [2, 3, vocab.unk_id]
     assert len(vocab) == 6
+    assert vocab.counts == [0, 0, 3, 2, 1, 1]  # what word dropout reads: how rare each word is
 
 
 def test_vocabulary_min_freq_max_size_and_case():
@@ -43,6 +44,7 @@ def test_vocabulary_does_not_depend_on_input_order_and_round_trips():
     assert Vocabulary.build(list(reversed(lists))).itos == vocab.itos
     restored = Vocabulary.from_dict(vocab.to_dict())
     assert restored.itos == vocab.itos and restored.encode(["z", "q"]) == vocab.encode(["z", "q"])
+    assert restored.counts == vocab.counts
 
 
 def test_cache_builds_once_and_leaves_no_temporary_files(home):
