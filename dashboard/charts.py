@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from mtl_core.analysis.compare import SIGN_CONVENTION
 from mtl_core.analysis.conflict_stats import smooth
 
 TASK_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -22,7 +23,6 @@ NEGATIVE_COLOUR = "#d62728"  # negative transfer: its own colour, never hidden
 BASELINE_COLOUR = "#9a9a9a"  # single-task bars
 NOISE_COLOUR = "#7f7f7f"
 DIVERGING_SCALE = "RdBu"  # red = conflict (cos < 0), blue = agreement (cos > 0)
-SIGN_CONVENTION = "positive = multi-task better"
 FONT = dict(size=15)
 
 # Short enough to fit beside a 400-pixel-high chart; ↑/↓ say which direction is better.

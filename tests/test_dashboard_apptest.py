@@ -302,7 +302,7 @@ def test_compare_in_chinese_translates_headings_and_charts(store_env):
     assert [h.value for h in at.header] == ["多任务与单任务对比", "跨运行的曲线", "全部数值", "复现"]
     charts = figures(at)
     delta = next(spec for title, spec in charts.items() if title == "各任务的 Δ_t 与 Δm")
-    assert "正值 = 多任务更好" in json.dumps(delta, ensure_ascii=False)
+    assert "正值 = 多任务优于单任务" in json.dumps(delta, ensure_ascii=False)
     assert trace_names(delta) == ["Δ_t", "Δm"]
     assert any(title.startswith("各任务的测试指标") for title in charts)
     assert any(title == "各运行在验证集上的 loss" for title in charts)
