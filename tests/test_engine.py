@@ -13,7 +13,7 @@ from mtl_core.models.encoders import BiLSTMEncoder
 from mtl_core.spec import ExperimentSpec, RunSpec
 from mtl_core.store import Store
 from mtl_core.text import Vocabulary
-from mtl_core.train.loop import Diverged, Trainer
+from mtl_core.train.loop import SELECTION_EPSILON, Diverged, Trainer, selection_score
 from mtl_core.train.runner import (build_vocabulary, configure_threads, execute_run, load_experiment_data,
                                    prepare_experiment)
 
@@ -284,6 +284,35 @@ def test_training_loss_rows_are_the_mean_of_the_step_losses_since_the_last_row()
         for task in ("synth_1", "synth_2"):
             values = [value for name, value in window if name == task]
             assert (step, task, sum(values) / 2) in rows  # exactly what reading each step at once gave
+
+
+def test_the_best_checkpoint_rule_is_one_formula_also_where_a_first_score_is_zero():
+    signs, firsts = {"slots": 1.0, "intent": 1.0}, {"slots": 0.0, "intent": 0.5}  # span F1 before any span is found
+    score = selection_score({"slots": 0.2, "intent": 0.6}, firsts, signs)
+    assert score == pytest.approx(np.mean([0.2 / SELECTION_EPSILON, 0.1 / (0.5 + SELECTION_EPSILON)]))
+    # Continuous at 0: a first score of 0 weighs as one of 1e-9 does (a switch to absolute improvement at 0
+    # made them differ by a factor of 10^8).
+    nearly_zero = selection_score({"slots": 0.2, "intent": 0.6}, {"slots": 1e-9, "intent": 0.5}, signs)
+    assert nearly_zero == pytest.approx(score, rel=1e-5)
+    assert selection_score({"mse": 0.5}, {"mse": 1.0}, {"mse": -1.0}) == pytest.approx(0.5 / (1 + SELECTION_EPSILON))
+
+
+def test_the_best_checkpoint_is_the_evaluation_with_the_best_selection_score():
+    trainer = make_trainer()  # synthetic tasks: MSE, lower is better
+    scripted = iter([{"synth_1": 1.0, "synth_2": 0.0}, {"synth_1": 0.9, "synth_2": 0.0},
+                     {"synth_1": 0.5, "synth_2": 0.001}])  # synth_2 worsens from 0 by a thousandth at the end
+    validation = {}
+
+    def scripted_evaluate(task, split, rows):
+        if split == "validation" and task == "synth_1":
+            validation.update(next(scripted))
+        return {"mse": validation.get(task, 1.0), "loss": 1.0, "pearson": 0.0}
+
+    trainer.evaluate = scripted_evaluate
+    for step in (10, 20, 30):
+        trainer.run_evaluation(step, ListRecorder())
+    # Relative to where each task started, step 30 loses more on synth_2 than it gains on synth_1.
+    assert trainer.state.best_step == 20
 
 
 def test_lookahead_affinity_equals_an_independent_recomputation():

@@ -34,6 +34,9 @@ from mtl_core.train.data import TaskStream, eval_rows, make_batch, stable_seed, 
 from mtl_core.train.metrics import score
 
 TRAIN_EVAL_EXAMPLES = 256  # training examples scored at each interval (a fixed seeded subset)
+# Added to |first score| in the best-checkpoint rule: finite where a first score is 0 (no span found yet, r of
+# a constant prediction), and too small to matter against any other score.
+SELECTION_EPSILON = 1e-3
 EVALUATIONS_PER_RUN = 10
 LOSS_POINTS_PER_RUN = 200
 
@@ -53,6 +56,14 @@ class Diverged(RuntimeError):
 
 def primary_metric_sign(card) -> float:
     return 1.0 if card.higher_is_better else -1.0
+
+
+def selection_score(values: dict[str, float], firsts: dict[str, float], signs: dict[str, float]) -> float:
+    """The best-checkpoint rule: the mean over tasks of s_t (M_t − M_t,first) / (|M_t,first| + ε), each task's
+    relative improvement of its primary validation metric since the first evaluation (s_t = +1 when higher
+    is better, ε = SELECTION_EPSILON). One formula for every metric, continuous where a first score is 0."""
+    return float(np.mean([signs[t] * (values[t] - firsts[t]) / (abs(firsts[t]) + SELECTION_EPSILON)
+                          for t in values]))
 
 
 def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary) -> MultiTaskModel:
@@ -385,7 +396,7 @@ class Trainer:
 
     def run_evaluation(self, step: int, recorder: Recorder) -> bool:
         """Validation (and a train subset) for every task; returns True when this is the best step so far."""
-        relative = []
+        primary = {}
         for task in self.tasks:
             size_train = len(self.data[task].train)
             train_rows = eval_rows(size_train, TRAIN_EVAL_EXAMPLES, self.run.seed, task, "train-eval")
@@ -397,11 +408,10 @@ class Trainer:
             validation = self.evaluate(task, "validation", val_rows)
             for name, value in validation.items():
                 recorder.metric(step, task, "validation", name, value)
-            card = self.data[task].card
-            value = validation[card.metric]
-            first = self.state.first_validation.setdefault(task, value)
-            relative.append(primary_metric_sign(card) * (value - first) / (abs(first) or 1.0))
-        selection = float(np.mean(relative))  # mean relative improvement since the first evaluation
+            primary[task] = validation[self.data[task].card.metric]
+            self.state.first_validation.setdefault(task, primary[task])
+        selection = selection_score(primary, self.state.first_validation,
+                                    {t: primary_metric_sign(self.data[t].card) for t in self.tasks})
         if selection > self.state.best_score:
             self.state.best_score, self.state.best_step = selection, step
             self.best_model_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
