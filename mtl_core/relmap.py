@@ -16,7 +16,8 @@ What each matrix is (rows = source / helper task i, columns = target task j; SCI
   measured steps with cos < 0, from the pair runs (each pair trained alone); from the all-task run
   when no pair run has them (cheap maps). Symmetric.
 - cka: linear CKA between the single-task encoders' pooled representations of one probe set (the
-  first `probe_examples` validation inputs of every task), per seed, then averaged. Symmetric.
+  first `probe_examples` validation inputs of every task), per seed, then averaged. Symmetric. Empty
+  with a frozen MiniLM, whose single-task encoders are all the same (`cka_note` says so).
 Diagonals are undefined (None). Only completed runs count; while runs are still going the map is
 partial and `progress` says how far it is.
 
@@ -241,8 +242,10 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
             conflict_source = source
             break
 
-    # linear CKA between single-task encoders, per seed
-    reps = store.representations([r["id"] for r in stl])
+    # linear CKA between single-task encoders, per seed; a frozen encoder is the same in every run: no CKA
+    frozen = spec.encoder == "minilm" and spec.freeze_encoder
+    cka_note = "frozen encoder: every single-task encoder is the same, CKA is uninformative" if frozen else None
+    reps = {} if frozen else store.representations([r["id"] for r in stl])
     per_seed_cka = []
     for seed in spec.seeds:
         by_task = {r["tasks"][0]: _stl_representation(reps, r) for r in stl if r["seed"] == seed}
@@ -271,6 +274,8 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
     progress = _progress(runs)
     cheap = bool(options["cheap"])
     notes += _notes(cheap, progress, affinity_source, conflict_source, spec, gain_seeds, groups, max_groups)
+    if cka_note:
+        notes.append(f"No CKA: {cka_note}.")
     if still_improving:
         notes.append(f"Still improving at the end of training ({', '.join(still_improving)}): those gains reflect "
                      f"learning speed, not transfer; train longer (about {suggested_steps(runs[0]['total_steps'] or 0)} "
@@ -288,6 +293,7 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
         "mean_cos": matrix_to_json(mean_cos),
         "conflict_rate": matrix_to_json(conflict_rate),
         "cka": matrix_to_json(cka),
+        "cka_note": cka_note,
         "proxy_rank_correlation": {"affinity": correlation(affinity), "mean_cos": correlation(mean_cos),
                                    "cka": correlation(cka)},
         "groups": groups,

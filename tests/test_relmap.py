@@ -190,6 +190,25 @@ def test_matrices_equal_the_formulas(tmp_path):
     assert frames["cka"].index.name == "source" and list(frames["cka"].columns) == TASKS3
 
 
+@pytest.mark.parametrize("frozen", [True, False])
+def test_a_frozen_encoder_gets_no_cka_but_a_note_saying_why(tmp_path, frozen):
+    store = Store(tmp_path / "runs.sqlite")
+    spec = ExperimentSpec(tasks=["atis_intent", "atis_slots"], encoder="minilm", freeze_encoder=frozen, steps=5)
+    experiment_id, _ = submit_map(RecordingBackend(store), spec)
+    features = np.random.default_rng(0).standard_normal((12, 4))  # what a frozen encoder gives every run
+    for run in store.runs(experiment_id):
+        if len(run["tasks"]) == 1:
+            store.save_representation(run["id"], "shared", features)
+        store.update_run(run["id"], status="completed", result={"best_step": 1, "test": {
+            t: {"accuracy": 0.5, "span_f1": 0.5} for t in run["tasks"]}})
+    relmap = relatedness_map(store, experiment_id)
+    if frozen:
+        assert all(v is None for row in relmap["cka"] for v in row)  # not the trivial 1 of identical encoders
+        assert "frozen encoder" in relmap["cka_note"] and any(relmap["cka_note"] in note for note in relmap["notes"])
+    else:
+        assert relmap["cka"][0][1] == pytest.approx(1.0) and relmap["cka_note"] is None
+
+
 def test_affinity_from_pair_runs_without_the_all_task_run(tmp_path):
     store = Store(tmp_path / "runs.sqlite")
     experiment_id, _ = submit_map(RecordingBackend(store), spec3(), include_all=False)
