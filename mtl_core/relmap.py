@@ -277,9 +277,9 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
     if cka_note:
         notes.append(f"No CKA: {cka_note}.")
     if still_improving:
+        budget = suggested_steps(spec.steps or runs[0]["total_steps"] or 0)
         notes.append(f"Still improving at the end of training ({', '.join(still_improving)}): those gains reflect "
-                     f"learning speed, not transfer; train longer (about {suggested_steps(runs[0]['total_steps'] or 0)} "
-                     "steps) before reading them.")
+                     f"learning speed, not transfer; train longer (at least {budget} steps) before reading them.")
     return {
         "experiment_id": experiment_id,
         "name": experiment["name"],

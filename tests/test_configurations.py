@@ -139,3 +139,35 @@ def test_a_baseline_on_another_budget_is_not_a_match():
     (entry,) = compare_configurations(runs, {t: task_card(t) for t in short.tasks})
     assert entry["baseline_run_ids"] == []
     assert any("no single-task baseline" in note for note in entry["notes"])
+
+
+def test_a_map_shows_its_pairs_and_its_gain_is_the_same_comparison(tmp_path):
+    from mtl_core.relmap import map_run_specs, relatedness_map
+
+    store = Store(tmp_path / "runs.sqlite")
+    spec = tiny(steps=20)
+    run_specs = map_run_specs(spec)
+    experiment_id = train_all(store, run_specs[0].experiment, run_specs, kind="map")
+    configs = experiment_summary(store, experiment_id)["configurations"]
+    assert sorted(len(c["configuration"]["tasks"]) for c in configs) == [2, 2, 2, 3]  # the pairs and the all-task run
+    relmap = relatedness_map(store, experiment_id)
+    for entry in (c for c in configs if len(c["configuration"]["tasks"]) == 2):
+        helper, target = entry["configuration"]["tasks"]
+        for i, j in ((helper, target), (target, helper)):
+            gain = relmap["transfer_gain"][TASKS3.index(i)][TASKS3.index(j)]
+            assert gain == pytest.approx(entry["tasks"][j]["delta_pct"])
+
+
+def test_every_lesson_has_a_summary(tmp_path):
+    from dashboard import lessons
+
+    store = Store(tmp_path / "runs.sqlite")
+    values = {**lessons.defaults("soft"), "steps": 20}
+    spec, run_specs = lessons.lesson_runs("soft", values)
+    experiment_id = train_all(store, spec, run_specs, kind="lab")
+    configs = experiment_summary(store, experiment_id)["configurations"]
+    settings = sorted((c["configuration"]["sharing"], c["configuration"]["soft_lambda"]) for c in configs)
+    assert settings == sorted([("soft", float(v)) for v in values["soft"]] + [("hard", None)])
+    for entry in configs:  # the lesson trains no baselines: no Δ, and the summary says why
+        assert all(task["delta_pct"] is None and task["mtl"] is not None for task in entry["tasks"].values())
+        assert any("no single-task baseline" in note for note in entry["notes"])
