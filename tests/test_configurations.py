@@ -171,3 +171,14 @@ def test_every_lesson_has_a_summary(tmp_path):
     for entry in configs:  # the lesson trains no baselines: no Δ, and the summary says why
         assert all(task["delta_pct"] is None and task["mtl"] is not None for task in entry["tasks"].values())
         assert any("no single-task baseline" in note for note in entry["notes"])
+
+
+def test_an_experiment_of_one_task_has_no_configuration_to_compare(tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    spec = tiny(tasks=["synth_1"], steps=20)
+    experiment_id = train_all(store, spec, spec.runs(), kind="experiment")
+    summary = experiment_summary(store, experiment_id)
+    assert summary["configurations"] == []
+    (run,) = store.runs(experiment_id)
+    assert summary["tasks"]["synth_1"]["mtl"] == pytest.approx(run["result"]["test"]["synth_1"]["mse"])
+    assert summary["tasks"]["synth_1"]["delta_pct"] is None and summary["delta_m_pct"] is None

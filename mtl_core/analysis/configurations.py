@@ -124,7 +124,7 @@ def compare_configurations(runs: list[dict], cards: Mapping[str, Any],
     """
     groups: dict[str, dict] = {}
     for run in runs:
-        if run["kind"] != "mtl":
+        if run["kind"] != "mtl" or len(run["tasks"]) < 2:  # an experiment of one task trains it alone
             continue
         config = configuration(run)
         entry = groups.setdefault(configuration_id(config), {"configuration": config, "runs": []})
