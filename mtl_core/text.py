@@ -1,15 +1,20 @@
 """Text helpers shared by the catalog and the models: tokenisation, vocabularies and the on-disk cache.
 
 The cache stores parsed task data under `cache_dir()`, keyed by a hash of the source files' contents,
-the loading settings and CACHE_VERSION, so a second load of any task is a single pickle read.
+the loading settings and CACHE_VERSION, so a second load of any task is a single file read. Entries are
+`.npz` files read with allow_pickle=False: JSON for the structure and text, numpy arrays as themselves, and
+mtl_core's own dataclasses and enums by name; reading one never runs code (no pickle).
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import gc
 import hashlib
+import importlib
+import io
 import json
 import os
-import pickle
 import re
 import tempfile
 from collections import Counter
@@ -19,7 +24,7 @@ from typing import Any, Callable, Iterable
 from mtl_core.paths import cache_dir
 
 # Bump when what is cached changes shape (task loaders also hash their own code into the key).
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 _TOKEN_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]", re.UNICODE)
 
@@ -120,26 +125,113 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+# Tags of the JSON tree in a cache entry; a dict with one of them as its only key stands for that value.
+_ARRAY, _TUPLE, _ENUM, _DATACLASS = "__ndarray__", "__tuple__", "__enum__", "__dataclass__"
+_TYPE_PACKAGE = "mtl_core."  # the only package whose dataclasses and enums an entry may name
+
+
+def _type_name(value) -> str:
+    name = f"{type(value).__module__}:{type(value).__qualname__}"
+    if not name.startswith(_TYPE_PACKAGE):
+        raise TypeError(f"cache: {name} is not one of mtl_core's own types")
+    return name
+
+
+def _resolve_type(name: str) -> type:
+    module, _, qualname = name.partition(":")
+    if not module.startswith(_TYPE_PACKAGE):
+        raise ValueError(f"cache entry names a type outside mtl_core: {name}")
+    value = importlib.import_module(module)
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    if not (isinstance(value, type) and (dataclasses.is_dataclass(value) or issubclass(value, enum.Enum))):
+        raise ValueError(f"cache entry names {name}, neither a dataclass nor an enum")
+    return value
+
+
+def _encode(value, arrays: dict):
+    """`value` as a JSON-ready tree; numpy arrays go to `arrays` (saved next to it without pickle)."""
+    import numpy as np
+
+    if isinstance(value, enum.Enum):
+        return {_ENUM: [_type_name(value), value.value]}
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise TypeError("cache: arrays of Python objects cannot be stored without pickle")
+        name = f"a{len(arrays)}"
+        arrays[name] = value
+        return {_ARRAY: name}
+    if isinstance(value, np.generic):
+        return value.item()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)}
+        return {_DATACLASS: [_type_name(value), fields]}
+    if isinstance(value, tuple):
+        return {_TUPLE: [_encode(v, arrays) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, arrays) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _encode(v, arrays) for k, v in value.items()}
+    raise TypeError(f"cache: cannot store a {type(value).__name__}")
+
+
+def _decoder(arrays):
+    """The json object_hook that turns the tags written by `_encode` back into values."""
+    def decode(obj: dict):
+        if len(obj) == 1:
+            (tag, content), = obj.items()
+            if tag == _ARRAY:
+                return arrays[content]
+            if tag == _TUPLE:
+                return tuple(content)
+            if tag == _ENUM:
+                return _resolve_type(content[0])(content[1])
+            if tag == _DATACLASS:
+                return _resolve_type(content[0])(**content[1])
+        return obj
+    return decode
+
+
+def dump_entry(value) -> bytes:
+    import numpy as np
+
+    arrays: dict = {}
+    tree = json.dumps(_encode(value, arrays), ensure_ascii=False).encode("utf-8")
+    buffer = io.BytesIO()
+    np.savez(buffer, __tree__=np.frombuffer(tree, dtype=np.uint8), **arrays)
+    return buffer.getvalue()
+
+
+def load_entry(path: Path):
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as entry:
+        arrays = {name: entry[name] for name in entry.files if name != "__tree__"}
+        return json.loads(entry["__tree__"].tobytes().decode("utf-8"), object_hook=_decoder(arrays))
+
+
 def cached(key: str, build: Callable[[], Any]) -> Any:
     """The object stored under `key` in the cache, building and storing it on a miss."""
-    path = cache_dir() / f"{key}.pkl"
+    path = cache_dir() / f"{key}.npz"
     if path.exists():
         gc_was_enabled = gc.isenabled()
-        gc.disable()  # unpickling a million small lists triggers many useless collections: 3x slower
+        gc.disable()  # building a million small lists triggers many useless collections: 3x slower
         try:
-            return pickle.loads(path.read_bytes())
-        except Exception:  # noqa: BLE001  (truncated or stale pickles fail in many ways)
+            return load_entry(path)
+        except Exception:  # noqa: BLE001  (truncated or stale entries fail in many ways)
             path.unlink(missing_ok=True)  # a damaged entry is rebuilt, never fatal
         finally:
             if gc_was_enabled:
                 gc.enable()
     value = build()
-    atomic_write_bytes(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write_bytes(path, dump_entry(value))
     return value
 
 
 def cached_json(key: str) -> dict | None:
-    """A small JSON entry stored next to the pickles (task summaries for the catalog), or None."""
+    """A small JSON entry stored next to the data entries (task summaries for the catalog), or None."""
     path = cache_dir() / f"{key}.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -248,8 +248,19 @@ def test_run_records_curves_and_test_metrics_in_the_store(tmp_path):
     assert set(mtl["result"]["test"]) == {"synth_1", "synth_2"}
 
 
+def poison_loss_at(monkeypatch, step: int) -> None:
+    """The first task's loss turns NaN at `step`, injected from outside the trainer (as a bad batch would)."""
+    compute_loss = Trainer._loss
+
+    def loss(self, task, batch):
+        value = compute_loss(self, task, batch)
+        return value * float("nan") if self.state.step + 1 == step and task == self.tasks[0] else value
+
+    monkeypatch.setattr(Trainer, "_loss", loss)
+
+
 def test_a_nan_loss_stops_the_run_as_diverged(tmp_path, monkeypatch):
-    monkeypatch.setenv("MTL_EXPLORER_FORCE_NAN_AT_STEP", "7")
+    poison_loss_at(monkeypatch, 7)
     store = Store(tmp_path / "runs.sqlite")
     spec = ExperimentSpec(tasks=["synth_1"], steps=20, **SMALL).validated()
     _, (run_id,) = store.create_experiment(spec.to_json(), prepare_experiment(spec))
@@ -258,7 +269,7 @@ def test_a_nan_loss_stops_the_run_as_diverged(tmp_path, monkeypatch):
 
 
 def test_a_nan_loss_between_loss_readings_is_reported_at_its_step(monkeypatch):
-    monkeypatch.setenv("MTL_EXPLORER_FORCE_NAN_AT_STEP", "7")
+    poison_loss_at(monkeypatch, 7)
     trainer = make_trainer(total_steps=400)  # losses read every 2 steps
     with pytest.raises(Diverged) as diverged:
         trainer.fit(ListRecorder())

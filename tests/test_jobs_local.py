@@ -84,7 +84,6 @@ def stop_processes(store_path: Path, grace: float = 5.0) -> None:
 def store_path(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     monkeypatch.setenv("MTL_EXPLORER_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("MTL_EXPLORER_FORCE_NAN_AT_STEP", raising=False)
     monkeypatch.delenv("MTL_EXPLORER_BACKEND", raising=False)
     path = tmp_path / "runs.sqlite"
     yield path
@@ -272,12 +271,12 @@ def test_twenty_parallel_submissions_are_all_recorded(backend, store_path):
     wait_for(lambda: not processes_for(store_path), 30, what="the scheduler to exit once nothing is queued")
 
 
-def test_forced_nan_gives_diverged(backend, store_path, monkeypatch):
-    monkeypatch.setenv("MTL_EXPLORER_FORCE_NAN_AT_STEP", "7")
-    _, [run_id] = backend.submit(small_spec(steps=30))
+def test_a_diverging_background_run_ends_diverged(backend, store_path):
+    # SGD with momentum at the largest allowed learning rate sends the MLP's loss to inf/NaN within a few steps.
+    _, [run_id] = backend.submit(small_spec(steps=30, encoder="mlp", optimizer="sgd", lr=10.0))
     [run] = wait_finished(backend.store, [run_id])
     assert run["status"] == "diverged"
-    assert "7" in run["error"]
+    assert "try a smaller learning rate" in run["error"]
 
 
 def test_status_marks_a_vanished_worker_without_a_scheduler(backend, store_path):

@@ -57,12 +57,12 @@ def test_cache_builds_once_and_leaves_no_temporary_files(home):
     assert cached("example", build) == {"rows": [[1, 2], [3]]}
     assert cached("example", build) == {"rows": [[1, 2], [3]]}
     assert len(calls) == 1
-    assert [p.name for p in (home / "cache").iterdir()] == ["example.pkl"]
+    assert [p.name for p in (home / "cache").iterdir()] == ["example.npz"]
 
 
 def test_a_damaged_cache_entry_is_rebuilt(home):
     cached("example", lambda: 1)
-    (home / "cache" / "example.pkl").write_bytes(b"not a pickle")
+    (home / "cache" / "example.npz").write_bytes(b"not an entry")
     assert cached("example", lambda: 2) == 2
 
 

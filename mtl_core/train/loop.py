@@ -17,7 +17,7 @@ import copy
 import functools
 import hashlib
 import math
-import os
+import pickle
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -202,7 +202,6 @@ class Trainer:
         self.loss_every = max(1, total_steps // LOSS_POINTS_PER_RUN)
         self.state = LoopState()
         self.best_model_state: dict | None = None
-        self.force_nan_at = int(os.environ.get("MTL_EXPLORER_FORCE_NAN_AT_STEP", "0") or 0)
         self.pending_losses: list[tuple[int, str, torch.Tensor]] = []  # (step, task, loss on the device)
         self.training_rng = RandomStream(stable_seed(run.seed, "dropout"), device)
         self.measurement_rng = RandomStream(stable_seed(run.seed, "measurement"), device)
@@ -236,8 +235,6 @@ class Trainer:
         active = self.step_tasks()
         batches = {t: self._batch(t, self.streams[t].next_rows()) for t in active}
         losses = {t: self._loss(t, batches[t]) for t in active}
-        if self.force_nan_at and step == self.force_nan_at:
-            losses[active[0]] = losses[active[0]] * float("nan")
         self.pending_losses += [(step, task, loss.detach()) for task, loss in losses.items()]
 
         weighted = {t: self.weights[t] * losses[t] for t in active}
@@ -485,6 +482,8 @@ class Trainer:
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        """Tensors and plain Python data only (the generators' states are dicts of ints), so that
+        load_checkpoint can refuse anything else."""
         self.read_losses()  # the checkpoint carries every loss so far
         return {
             "model": self.model.state_dict(),
@@ -510,6 +509,19 @@ class Trainer:
         self.measurement_rng.state = state["measurement_rng"]
         self.state = LoopState(**copy.deepcopy(state["loop"]))
         self.best_model_state = state["best_model"]
+
+
+def load_checkpoint(path, device: torch.device) -> dict:
+    """A checkpoint written by Trainer.state_dict, read with torch's weights-only unpickler: a file holding
+    any other object (one that could run code while it is read) is refused with a UserError."""
+    from mtl_core.errors import UserError
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UserError(f"checkpoint: {path} holds objects other than tensors and plain data, so it was not "
+                        "loaded (reading it could run code); delete it to train the run from the start "
+                        f"({str(exc).splitlines()[0][:200]})") from exc
 
 
 def input_key(task_data: TaskData) -> str:

@@ -181,7 +181,7 @@ def writer_flush_quietly(writer: MetricWriter) -> None:
 def _train(store: Store, run_id: str, run_row: dict, writer: MetricWriter, threads, progress) -> str:
     import torch
 
-    from mtl_core.train.loop import Trainer
+    from mtl_core.train.loop import Trainer, load_checkpoint
 
     run = RunSpec.from_dict(json.loads(run_row["spec_json"]))
     spec = run.experiment
@@ -199,7 +199,7 @@ def _train(store: Store, run_id: str, run_row: dict, writer: MetricWriter, threa
     folder = store.artifacts_dir(run_id)
     last = store.checkpoint(run_id, "last")
     if last and Path(last["path"]).exists():
-        trainer.load_state_dict(torch.load(last["path"], map_location=device, weights_only=False))
+        trainer.load_state_dict(load_checkpoint(last["path"], device))
         store.truncate_after(run_id, trainer.state.step)
         store.log(run_id, f"resumed from the checkpoint at step {trainer.state.step}")
     else:
