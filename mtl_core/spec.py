@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
+import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -67,19 +69,17 @@ class ExperimentSpec:
         if not isinstance(data, dict):
             raise UserError(f"spec: expected a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted((key for key in data if key not in known), key=str)
         if unknown:
-            raise UserError(f"spec: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+            raise UserError(f"spec: unknown field(s) {', '.join(map(_named, unknown))}; "
+                            f"allowed: {', '.join(sorted(known))}")
         if "tasks" not in data:
             raise UserError("tasks: required, e.g. [\"atis_intent\", \"atis_slots\"]")
         return cls(**data).validated()
 
     @classmethod
     def from_json(cls, text: str) -> "ExperimentSpec":
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"spec: not valid JSON ({exc})") from None
+        return cls.from_dict(parse_spec_json(text, "spec"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,14 +93,24 @@ class ExperimentSpec:
         from mtl_core.tasks import get_task  # the catalog is only needed once a spec is checked
 
         spec = replace(self)
+        # A string such as "no" is truthy: only JSON true / false may switch a setting.
+        for name in BOOLEAN_FIELDS:
+            if not isinstance(getattr(spec, name), bool):
+                raise UserError(f"{name}: expected true or false, got {_shown(getattr(spec, name))}", field=name)
         if isinstance(spec.tasks, str):
             spec.tasks = [t for t in spec.tasks.split(",") if t.strip()]
-        if not isinstance(spec.tasks, (list, tuple)) or not spec.tasks:
+        if not isinstance(spec.tasks, (list, tuple)):
+            raise UserError(f"tasks: expected a list of task ids or a comma-separated string, got {_shown(spec.tasks)}",
+                            field="tasks")
+        if not spec.tasks:
             raise UserError("tasks: choose at least one task", field="tasks")
-        spec.tasks = [str(t).strip() for t in spec.tasks]
+        for task in spec.tasks:
+            if not isinstance(task, str):
+                raise UserError(f"tasks: expected task ids as strings, got {_shown(task)}", field="tasks")
+        spec.tasks = [t.strip() for t in spec.tasks]
         duplicates = sorted({t for t in spec.tasks if spec.tasks.count(t) > 1})
         if duplicates:
-            raise UserError(f"tasks: {', '.join(duplicates)} listed twice", field="tasks")
+            raise UserError(f"tasks: {', '.join(map(_named, duplicates))} listed twice", field="tasks")
         if len(spec.tasks) > MAX_TASKS:
             raise UserError(f"tasks: at most {MAX_TASKS} tasks in one run, got {len(spec.tasks)}", field="tasks")
         try:
@@ -169,8 +179,13 @@ class ExperimentSpec:
         else:
             spec.epochs = _number("epochs", spec.epochs, minimum=0.0, exclusive_minimum=True, maximum=1000.0)
 
-        if isinstance(spec.seeds, (int, str)):
-            spec.seeds = [s.strip() for s in str(spec.seeds).split(",") if s.strip()]
+        if isinstance(spec.seeds, str):
+            spec.seeds = [s.strip() for s in spec.seeds.split(",") if s.strip()]
+        elif isinstance(spec.seeds, int):  # a bool is an int here too; _integer below names it
+            spec.seeds = [spec.seeds]
+        elif not isinstance(spec.seeds, (list, tuple)):
+            raise UserError(f"seeds: expected a whole number, a list of them or a comma-separated string, "
+                            f"got {_shown(spec.seeds)}", field="seeds")
         if not spec.seeds:
             raise UserError("seeds: give at least one seed, e.g. 0 or 0,1,2", field="seeds")
         spec.seeds = [_integer("seeds", s, 0, 2**31 - 1) for s in spec.seeds]
@@ -194,7 +209,9 @@ class ExperimentSpec:
         if spec.sharing == "soft" and spec.encoder == "minilm" and spec.freeze_encoder:
             raise UserError("sharing: soft sharing pulls trainable encoders together; with freeze_encoder the "
                             "MiniLM encoders never move. Unfreeze it or pick hard/hierarchical", field="sharing")
-        spec.name = str(spec.name or "")[:200]
+        if spec.name is not None and not isinstance(spec.name, str):
+            raise UserError(f"name: expected a string, got {_shown(spec.name)}", field="name")
+        spec.name = (spec.name or "")[:200]
         return spec
 
     @staticmethod
@@ -221,6 +238,9 @@ class ExperimentSpec:
         return out
 
 
+BOOLEAN_FIELDS = tuple(f.name for f in fields(ExperimentSpec) if f.type == "bool")
+
+
 @dataclass
 class RunSpec:
     """One training run: the experiment's settings applied to a subset of its tasks and one seed."""
@@ -239,36 +259,82 @@ class RunSpec:
                    experiment=ExperimentSpec(**data["experiment"]))
 
 
+# ---- reading spec files ---------------------------------------------------------------------------
+def parse_spec_json(text: str, origin: str) -> dict[str, Any]:
+    """The JSON object of a spec file or text, or a UserError starting with `origin` (e.g. "--spec 'x.json'")."""
+    try:
+        data = json.loads(text)
+    except RecursionError:  # json recurses once per [ or {; Python's stack ends near 1000 levels
+        raise UserError(f"{origin}: the spec is nested too deeply to read; a spec is one JSON object of fields "
+                        "holding at most lists and task=value objects") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{origin}: not valid JSON ({exc})") from None
+    except ValueError:  # json hands a number's digits to int(), which stops at sys.get_int_max_str_digits()
+        raise UserError(f"{origin}: not valid JSON (a number with more than {sys.get_int_max_str_digits()} "
+                        "digits)") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{origin}: expected a JSON object of fields, got {_json_type(data)}")
+    return data
+
+
+def _json_type(value: Any) -> str:
+    return {list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(type(value), "a number")
+
+
 # ---- small validators ---------------------------------------------------------------------------
+_MESSAGE_REPR = reprlib.Repr()
+_MESSAGE_REPR.maxlevel = 2
+_MESSAGE_REPR.maxstring = 60
+_MESSAGE_REPR.maxother = 60
+_MESSAGE_REPR.maxlist = _MESSAGE_REPR.maxdict = 4
+
+
+def _shown(value: Any) -> str:
+    """A value as one short line for a message: long strings, big or deep lists and dicts are cut."""
+    try:
+        return _MESSAGE_REPR.repr(value)
+    except ValueError:  # an int past str()'s digit limit
+        return f"a whole number with more than {sys.get_int_max_str_digits()} digits"
+
+
+def _named(key: Any) -> str:
+    """A field or task name as typed when it is a plain identifier, else quoted so it stays on one line."""
+    return key if isinstance(key, str) and key.isidentifier() else _shown(key)
+
+
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise UserError(f"{name}: '{value}' is not one of {', '.join(allowed)}", field=name)
+    if not isinstance(value, str) or value not in allowed:
+        raise UserError(f"{name}: {_shown(value)} is not one of {', '.join(allowed)}", field=name)
 
 
 def _number(name, value, minimum=None, maximum=None, exclusive_minimum=False) -> float:
+    if isinstance(value, bool):  # float(True) is 1.0: a switch is not a number
+        raise UserError(f"{name}: expected a number, got {value}", field=name)
     try:
         number = float(value)
+    except OverflowError:  # an int beyond float's range
+        number = math.inf
     except (TypeError, ValueError):
-        raise UserError(f"{name}: expected a number, got {value!r}", field=name) from None
+        raise UserError(f"{name}: expected a number, got {_shown(value)}", field=name) from None
     if not math.isfinite(number):
-        raise UserError(f"{name}: must be a finite number, got {value}", field=name)
+        raise UserError(f"{name}: must be a finite number, got {_shown(value)}", field=name)
     if minimum is not None and (number < minimum or (exclusive_minimum and number == minimum)):
         relation = ">" if exclusive_minimum else "≥"
-        raise UserError(f"{name}: must be {relation} {minimum:g}, got {value}", field=name)
+        raise UserError(f"{name}: must be {relation} {minimum:g}, got {_shown(value)}", field=name)
     if maximum is not None and number > maximum:
-        raise UserError(f"{name}: must be ≤ {maximum:g}, got {value}", field=name)
+        raise UserError(f"{name}: must be ≤ {maximum:g}, got {_shown(value)}", field=name)
     return number
 
 
 def _integer(name, value, minimum, maximum) -> int:
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise UserError(f"{name}: expected a whole number, got {value!r}", field=name)
+        raise UserError(f"{name}: expected a whole number, got {_shown(value)}", field=name)
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise UserError(f"{name}: expected a whole number, got {value!r}", field=name) from None
+        raise UserError(f"{name}: expected a whole number, got {_shown(value)}", field=name) from None
     if not minimum <= number <= maximum:
-        raise UserError(f"{name}: must be between {minimum} and {maximum}, got {number}", field=name)
+        raise UserError(f"{name}: must be between {minimum} and {maximum}, got {_shown(number)}", field=name)
     return number
 
 
@@ -277,27 +343,40 @@ def _task_map(name: str, value: Any, tasks: list[str], convert) -> dict[str, Any
     if value in (None, ""):
         return {}
     if isinstance(value, str):
-        parsed = {}
-        for item in value.split(","):
-            if not item.strip():
-                continue
-            if "=" not in item:
-                raise UserError(f"{name}: expected task=value pairs like '{tasks[0]}=1', got '{item.strip()}'",
-                                field=name)
-            key, raw = item.split("=", 1)
-            parsed[key.strip()] = raw.strip()
-        value = parsed
+        value = parse_task_values(name, value, tasks)
     if not isinstance(value, dict):
-        raise UserError(f"{name}: expected task=value pairs, got {value!r}", field=name)
+        raise UserError(f"{name}: expected task=value pairs, got {_shown(value)}", field=name)
     out = {}
     for key, raw in value.items():
         if key not in tasks:
-            raise UserError(f"{name}: '{key}' is not one of this experiment's tasks ({', '.join(tasks)})", field=name)
+            raise UserError(f"{name}: {_shown(key)} is not one of this experiment's tasks ({', '.join(tasks)})",
+                            field=name)
         if convert is int:
             out[key] = _integer(f"{name}", raw, -10**6, 10**6)
+        elif isinstance(raw, bool):
+            raise UserError(f"{name}: '{key}' must be a number, got {raw}", field=name)
         else:
             try:
                 out[key] = float(raw)
+            except OverflowError:  # an int beyond float's range: validated() says it must be finite
+                out[key] = math.inf
             except (TypeError, ValueError):
-                raise UserError(f"{name}: '{key}' must be a number, got {raw!r}", field=name) from None
+                raise UserError(f"{name}: '{key}' must be a number, got {_shown(raw)}", field=name) from None
     return out
+
+
+def parse_task_values(name: str, text: str, tasks: list[str]) -> dict[str, str]:
+    """'a=1,b=0.5' -> {'a': '1', 'b': '0.5'}; a task given twice is refused (which value was meant?)."""
+    parsed: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise UserError(f"{name}: expected task=value pairs like '{tasks[0]}=1', got {_shown(item.strip())}",
+                            field=name)
+        key, raw = (part.strip() for part in item.split("=", 1))
+        if key in parsed:
+            raise UserError(f"{name}: {_shown(key)} is given twice ({_shown(parsed[key])} and {_shown(raw)}); "
+                            "give each task once", field=name)
+        parsed[key] = raw
+    return parsed

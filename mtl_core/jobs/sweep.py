@@ -36,6 +36,9 @@ def parse_weight_grid(text: str, tasks: list[str]) -> list[dict[str, float]]:
                 raise UserError(f"weight-grid: expected task=value pairs like '{tasks[0]}=1', got '{item.strip()}'",
                                 field="weights")
             key, raw = (s.strip() for s in item.split("=", 1))
+            if key in setting:  # which of the two values was meant cannot be guessed
+                raise UserError(f"weight-grid: '{key}' is given twice in the setting {chunk.strip()!r}; "
+                                "give each task once per setting", field="weights")
             try:
                 setting[key] = float(raw)
             except ValueError:
