@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import logging
 import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mtl_core.errors import UserError
 from mtl_core.paths import data_home
+from mtl_core.spec import short_repr
 from mtl_core.tasks.base import Availability, TaskCard, TaskData, TaskKind, TaskSource
 from mtl_core.tasks.loading import CachedTaskLoader, Example, split_examples, text_task_data
 from mtl_core.tasks.registry import builtin_ids
@@ -35,6 +39,9 @@ COLUMNS = {
 }
 FORMATS = (".csv", ".jsonl")
 MANIFEST = "manifest.json"
+METRICS = ("accuracy", "span_f1", "pearson")  # what _metric can choose
+
+log = logging.getLogger(__name__)
 
 
 def user_tasks_dir() -> Path:
@@ -73,10 +80,18 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _decode(data: bytes, filename: str) -> str:
+def _decode(data: bytes, filename: str, columns: tuple[str, ...]) -> str:
     if len(data) > USER_TASK_MAX_BYTES:
         raise UserError(
             f"{filename}: file is {len(data) / 2**20:.1f} MB; the limit is {USER_TASK_MAX_BYTES // 2**20} MB", "file"
+        )
+    nul = data.find(b"\x00")
+    if nul >= 0:  # UTF-8 allows NUL, but no text file holds one: it is UTF-16 or binary, saved under a text name
+        line = data[:nul].count(b"\n") + 1
+        raise UserError(
+            f"{filename}: NUL byte at byte offset {nul} (line {line}); a task file is "
+            "UTF-8 text without NUL bytes (UTF-16 and binary files have them): save it as UTF-8 CSV or JSONL",
+            "file",
         )
     try:
         text = data.decode("utf-8-sig")
@@ -88,7 +103,9 @@ def _decode(data: bytes, filename: str) -> str:
             "file",
         ) from None
     if not text.strip():
-        raise UserError(f"{filename}: the file is empty", "file")
+        raise UserError(
+            f"{filename}: the file is empty; a task needs at least {MIN_ROWS} rows with {', '.join(columns)}", "file"
+        )
     return text
 
 
@@ -96,26 +113,24 @@ def _records(text: str, filename: str, columns: tuple[str, ...]) -> list[tuple[s
     """(where, record) pairs, `where` naming the row for error messages."""
     suffix = Path(filename).suffix.lower()
     if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        header = [c.strip() for c in reader.fieldnames or []]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise UserError(
-                f"{filename}: missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}, "
-                f"need {', '.join(columns)}",
-                "file",
-            )
-        reader.fieldnames = header
-        return [(f"row {i} (line {reader.line_num})", row) for i, row in enumerate(reader, start=1)]
+        return _csv_records(text, filename, columns)
     if suffix == ".jsonl":
         records = []
-        for line_number, line in enumerate(text.splitlines(), start=1):
+        # Lines end at "\n" only: str.splitlines() would also cut at U+2028 and other separators that a JSON
+        # string may hold, and number lines differently from an editor.
+        for line_number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
+            except RecursionError:  # json recurses once per [ or {; Python's stack ends near 1000 levels
+                raise UserError(f"{filename}: line {line_number} is nested too deeply to read; each line is one "
+                                f"JSON object with {', '.join(columns)}", "file") from None
             except json.JSONDecodeError as exc:
                 raise UserError(f"{filename}: line {line_number} is not valid JSON ({exc.msg})", "file") from None
+            except ValueError:  # json hands a number's digits to int(), which stops at a digit limit
+                raise UserError(f"{filename}: line {line_number} is not valid JSON (a number with more than "
+                                f"{sys.get_int_max_str_digits()} digits)", "file") from None
             if not isinstance(record, dict):
                 raise UserError(f"{filename}: line {line_number} must be a JSON object with {', '.join(columns)}", "file")
             missing = [c for c in columns if c not in record]
@@ -124,6 +139,42 @@ def _records(text: str, filename: str, columns: tuple[str, ...]) -> list[tuple[s
             records.append((f"line {line_number}", record))
         return records
     raise UserError(f"{filename}: unsupported file type {suffix or '(none)'!r}; use {' or '.join(FORMATS)}", "file")
+
+
+def _csv_records(text: str, filename: str, columns: tuple[str, ...]) -> list[tuple[str, dict]]:
+    # newline="": lines end at \n, \r\n or a lone \r (old Mac files), and a quoted field keeps its own line breaks.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        header_line = reader.line_num
+        missing = [c for c in columns if c not in header]
+        if missing:
+            found = ", ".join(map(short_repr, header)) or "none"
+            raise UserError(f"{filename}: missing column(s) {', '.join(missing)}; found {found}, "
+                            f"need {', '.join(columns)}", "file")
+        # A second column of the same name would silently win over the first; empty names (the trailing
+        # commas some spreadsheets write) hold nothing and may repeat.
+        named = [name for name in header if name]
+        repeated = sorted({name for name in named if named.count(name) > 1})
+        if repeated:
+            raise UserError(f"{filename}: line {header_line}: column(s) {', '.join(map(short_repr, repeated))} "
+                            f"appear more than once in the header; name each column once", "file")
+        records = []
+        for values in reader:
+            if not values:  # a blank line
+                continue
+            row = dict(itertools.zip_longest(header, values))  # a short row's missing fields are None
+            if all((row.get(c) or "").strip() == c for c in columns):
+                raise UserError(f"{filename}: line {reader.line_num} repeats the header row; keep one header "
+                                "line, at the top (were two files pasted together?)", "file")
+            records.append((f"row {len(records) + 1} (line {reader.line_num})", row))
+        return records
+    except csv.Error as exc:
+        limit = csv.field_size_limit()
+        if "field limit" in str(exc):  # csv's only way to say so: "field larger than field limit (131072)"
+            raise UserError(f"{filename}: line {reader.line_num}: a field is longer than {limit // 1024} KB, the "
+                            f"most a CSV field may hold; keep each field under {limit // 1024} KB", "file") from None
+        raise UserError(f"{filename}: line {reader.line_num} is not valid CSV ({exc})", "file") from None
 
 
 def _words(value, where: str, column: str, filename: str) -> list[str]:
@@ -138,6 +189,18 @@ def _words(value, where: str, column: str, filename: str) -> list[str]:
     return words
 
 
+def _scalar_text(value, where: str, column: str, filename: str) -> str:
+    """A text or label cell as a string: JSONL may hold numbers and booleans there, never a list or an object
+    (whose printed form would silently become one label or sentence)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        what = "a list" if isinstance(value, list) else "an object"
+        raise UserError(f"{filename}: {where}: {column} must be a string or a number, got {what} "
+                        f"{short_repr(value)}", "file")
+    return str(value)
+
+
 def _example(kind: TaskKind, record: dict, where: str, filename: str) -> Example:
     if kind is TaskKind.TOKEN_TAGGING:
         tokens = _words(record["tokens"], where, "tokens", filename)
@@ -145,18 +208,19 @@ def _example(kind: TaskKind, record: dict, where: str, filename: str) -> Example
         if len(tokens) != len(tags):
             raise UserError(f"{filename}: {where}: {len(tokens)} tokens but {len(tags)} tags; need one tag per token", "file")
         return tokens, tags
-    tokens = simple_tokenize(str(record["text"] or ""))
+    tokens = simple_tokenize(_scalar_text(record["text"], where, "text", filename))
     if not tokens:
         raise UserError(f"{filename}: {where}: text is empty", "file")
     if kind is TaskKind.SENTENCE_REGRESSION:
+        score = record["score"]
         try:
-            score = float(record["score"])
-        except (TypeError, ValueError):
-            score = math.nan
-        if not math.isfinite(score):
-            raise UserError(f"{filename}: {where}: score must be a finite number, got {record['score']!r}", "file")
-        return tokens, score
-    label = str(record["label"] if record["label"] is not None else "").strip()
+            number = math.nan if isinstance(score, bool) else float(score)  # float(true) would be 1.0
+        except (TypeError, ValueError, OverflowError):  # a list, a word, an int beyond float's range
+            number = math.nan
+        if not math.isfinite(number):
+            raise UserError(f"{filename}: {where}: score must be a finite number, got {short_repr(score)}", "file")
+        return tokens, number
+    label = _scalar_text(record["label"], where, "label", filename).strip()
     if not label:
         raise UserError(f"{filename}: {where}: label is empty", "file")
     return tokens, label
@@ -165,7 +229,7 @@ def _example(kind: TaskKind, record: dict, where: str, filename: str) -> Example
 def parse_user_file(data: bytes, filename: str, kind: str | TaskKind) -> list[Example]:
     """Every row as a (tokens, target) example, or a UserError naming the file, row and problem."""
     kind = _check_kind(kind)
-    text = _decode(data, filename)
+    text = _decode(data, filename, COLUMNS[kind])
     examples = [_example(kind, record, where, filename) for where, record in _records(text, filename, COLUMNS[kind])]
     if len(examples) < MIN_ROWS:
         raise UserError(f"{filename}: has {len(examples)} rows; a task needs at least {MIN_ROWS}", "file")
@@ -240,19 +304,74 @@ def add_user_task(path: str | Path, name: str, kind: str | TaskKind) -> TaskCard
     size = path.stat().st_size
     if size > USER_TASK_MAX_BYTES:
         raise UserError(f"{path.name}: file is {size / 2**20:.1f} MB; the limit is {USER_TASK_MAX_BYTES // 2**20} MB", "file")
-    return add_user_task_from_bytes(path.read_bytes(), path.name, name, kind)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # e.g. no permission to read it
+        raise UserError(f"file: cannot read {path}: {exc.strerror or exc}", "file") from None
+    return add_user_task_from_bytes(data, path.name, name, kind)
 
 
 def _manifests() -> list[dict]:
+    """The manifests of every user task that can be listed; a broken one is skipped with a warning, so that
+    one damaged folder hides only its own task, not the catalog."""
     manifests = []
     for folder in sorted(user_tasks_dir().iterdir()):
         if folder.name.startswith(".") or not (folder / MANIFEST).is_file():
             continue  # a staging folder or a foreign file
         try:
-            manifests.append(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8 or not JSON
+            _warn_skipped(folder, f"cannot be read as JSON ({short_repr(str(exc))})")
             continue
+        problem = _manifest_problem(manifest, folder.name)
+        if problem:
+            _warn_skipped(folder, problem)
+            continue
+        manifests.append(manifest)
     return manifests
+
+
+def _manifest_problem(manifest, folder_name: str) -> str | None:
+    """What makes a manifest unusable, or None. Every value is checked because each reaches the catalog, and
+    data_file names the file that is read: only the two names add_user_task_from_bytes writes are allowed."""
+    if not isinstance(manifest, dict):
+        return "is not a JSON object"
+    missing = [key for key in ("name", "kind", "metric", "filename", "data_file", "rows") if key not in manifest]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if manifest["name"] != folder_name:
+        return f"names the task {short_repr(manifest['name'])}, not its folder's name {folder_name!r}"
+    if not NAME_PATTERN.match(folder_name):
+        return "names the task with characters a task id may not hold (lowercase letters, digits, underscores)"
+    if folder_name in builtin_ids():
+        return "names a built-in task, which keeps its id"
+    kinds = [k.value for k in COLUMNS]
+    if manifest["kind"] not in kinds:
+        return f"has kind {short_repr(manifest['kind'])}; allowed: {', '.join(kinds)}"
+    if manifest["metric"] not in METRICS:
+        return f"has metric {short_repr(manifest['metric'])}; allowed: {', '.join(METRICS)}"
+    data_files = ["data" + suffix for suffix in FORMATS]
+    if manifest["data_file"] not in data_files:
+        return f"has data_file {short_repr(manifest['data_file'])}; allowed: {', '.join(data_files)}"
+    if not isinstance(manifest["filename"], str):
+        return f"has filename {short_repr(manifest['filename'])}; expected a string"
+    if not isinstance(manifest["rows"], int) or isinstance(manifest["rows"], bool) or manifest["rows"] < 0:
+        return f"has rows {short_repr(manifest['rows'])}; expected a whole number ≥ 0"
+    return None
+
+
+_warned: set[tuple[str, str]] = set()  # (folder, problem): the catalog is read often; one warning each suffices
+
+
+def _warn_skipped(folder: Path, problem: str) -> None:
+    if (str(folder), problem) in _warned:
+        return
+    _warned.add((str(folder), problem))
+    fix = (f"remove it with `python -m mtl_core tasks remove {folder.name}`" if NAME_PATTERN.match(folder.name)
+           else f"delete the folder {folder}")
+    # With no logging set up (the CLI), Python prints a warning as its bare message on stderr: one line.
+    log.warning("warning: user task %s skipped: its %s %s; fix the file or %s",
+                short_repr(folder.name), folder / MANIFEST, problem, fix)
 
 
 def remove_user_task(name: str) -> None:
