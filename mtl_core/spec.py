@@ -96,17 +96,17 @@ class ExperimentSpec:
         # A string such as "no" is truthy: only JSON true / false may switch a setting.
         for name in BOOLEAN_FIELDS:
             if not isinstance(getattr(spec, name), bool):
-                raise UserError(f"{name}: expected true or false, got {_shown(getattr(spec, name))}", field=name)
+                raise UserError(f"{name}: expected true or false, got {short_repr(getattr(spec, name))}", field=name)
         if isinstance(spec.tasks, str):
             spec.tasks = [t for t in spec.tasks.split(",") if t.strip()]
         if not isinstance(spec.tasks, (list, tuple)):
-            raise UserError(f"tasks: expected a list of task ids or a comma-separated string, got {_shown(spec.tasks)}",
+            raise UserError(f"tasks: expected a list of task ids or a comma-separated string, got {short_repr(spec.tasks)}",
                             field="tasks")
         if not spec.tasks:
             raise UserError("tasks: choose at least one task", field="tasks")
         for task in spec.tasks:
             if not isinstance(task, str):
-                raise UserError(f"tasks: expected task ids as strings, got {_shown(task)}", field="tasks")
+                raise UserError(f"tasks: expected task ids as strings, got {short_repr(task)}", field="tasks")
         spec.tasks = [t.strip() for t in spec.tasks]
         duplicates = sorted({t for t in spec.tasks if spec.tasks.count(t) > 1})
         if duplicates:
@@ -185,7 +185,7 @@ class ExperimentSpec:
             spec.seeds = [spec.seeds]
         elif not isinstance(spec.seeds, (list, tuple)):
             raise UserError(f"seeds: expected a whole number, a list of them or a comma-separated string, "
-                            f"got {_shown(spec.seeds)}", field="seeds")
+                            f"got {short_repr(spec.seeds)}", field="seeds")
         if not spec.seeds:
             raise UserError("seeds: give at least one seed, e.g. 0 or 0,1,2", field="seeds")
         spec.seeds = [_integer("seeds", s, 0, 2**31 - 1) for s in spec.seeds]
@@ -210,7 +210,7 @@ class ExperimentSpec:
             raise UserError("sharing: soft sharing pulls trainable encoders together; with freeze_encoder the "
                             "MiniLM encoders never move. Unfreeze it or pick hard/hierarchical", field="sharing")
         if spec.name is not None and not isinstance(spec.name, str):
-            raise UserError(f"name: expected a string, got {_shown(spec.name)}", field="name")
+            raise UserError(f"name: expected a string, got {short_repr(spec.name)}", field="name")
         spec.name = (spec.name or "")[:200]
         return spec
 
@@ -289,7 +289,7 @@ _MESSAGE_REPR.maxother = 60
 _MESSAGE_REPR.maxlist = _MESSAGE_REPR.maxdict = 4
 
 
-def _shown(value: Any) -> str:
+def short_repr(value: Any) -> str:
     """A value as one short line for a message: long strings, big or deep lists and dicts are cut."""
     try:
         return _MESSAGE_REPR.repr(value)
@@ -299,12 +299,12 @@ def _shown(value: Any) -> str:
 
 def _named(key: Any) -> str:
     """A field or task name as typed when it is a plain identifier, else quoted so it stays on one line."""
-    return key if isinstance(key, str) and key.isidentifier() else _shown(key)
+    return key if isinstance(key, str) and key.isidentifier() else short_repr(key)
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in allowed:
-        raise UserError(f"{name}: {_shown(value)} is not one of {', '.join(allowed)}", field=name)
+        raise UserError(f"{name}: {short_repr(value)} is not one of {', '.join(allowed)}", field=name)
 
 
 def _number(name, value, minimum=None, maximum=None, exclusive_minimum=False) -> float:
@@ -315,26 +315,26 @@ def _number(name, value, minimum=None, maximum=None, exclusive_minimum=False) ->
     except OverflowError:  # an int beyond float's range
         number = math.inf
     except (TypeError, ValueError):
-        raise UserError(f"{name}: expected a number, got {_shown(value)}", field=name) from None
+        raise UserError(f"{name}: expected a number, got {short_repr(value)}", field=name) from None
     if not math.isfinite(number):
-        raise UserError(f"{name}: must be a finite number, got {_shown(value)}", field=name)
+        raise UserError(f"{name}: must be a finite number, got {short_repr(value)}", field=name)
     if minimum is not None and (number < minimum or (exclusive_minimum and number == minimum)):
         relation = ">" if exclusive_minimum else "≥"
-        raise UserError(f"{name}: must be {relation} {minimum:g}, got {_shown(value)}", field=name)
+        raise UserError(f"{name}: must be {relation} {minimum:g}, got {short_repr(value)}", field=name)
     if maximum is not None and number > maximum:
-        raise UserError(f"{name}: must be ≤ {maximum:g}, got {_shown(value)}", field=name)
+        raise UserError(f"{name}: must be ≤ {maximum:g}, got {short_repr(value)}", field=name)
     return number
 
 
 def _integer(name, value, minimum, maximum) -> int:
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise UserError(f"{name}: expected a whole number, got {_shown(value)}", field=name)
+        raise UserError(f"{name}: expected a whole number, got {short_repr(value)}", field=name)
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise UserError(f"{name}: expected a whole number, got {_shown(value)}", field=name) from None
+        raise UserError(f"{name}: expected a whole number, got {short_repr(value)}", field=name) from None
     if not minimum <= number <= maximum:
-        raise UserError(f"{name}: must be between {minimum} and {maximum}, got {_shown(number)}", field=name)
+        raise UserError(f"{name}: must be between {minimum} and {maximum}, got {short_repr(number)}", field=name)
     return number
 
 
@@ -345,11 +345,11 @@ def _task_map(name: str, value: Any, tasks: list[str], convert) -> dict[str, Any
     if isinstance(value, str):
         value = parse_task_values(name, value, tasks)
     if not isinstance(value, dict):
-        raise UserError(f"{name}: expected task=value pairs, got {_shown(value)}", field=name)
+        raise UserError(f"{name}: expected task=value pairs, got {short_repr(value)}", field=name)
     out = {}
     for key, raw in value.items():
         if key not in tasks:
-            raise UserError(f"{name}: {_shown(key)} is not one of this experiment's tasks ({', '.join(tasks)})",
+            raise UserError(f"{name}: {short_repr(key)} is not one of this experiment's tasks ({', '.join(tasks)})",
                             field=name)
         if convert is int:
             out[key] = _integer(f"{name}", raw, -10**6, 10**6)
@@ -361,7 +361,7 @@ def _task_map(name: str, value: Any, tasks: list[str], convert) -> dict[str, Any
             except OverflowError:  # an int beyond float's range: validated() says it must be finite
                 out[key] = math.inf
             except (TypeError, ValueError):
-                raise UserError(f"{name}: '{key}' must be a number, got {_shown(raw)}", field=name) from None
+                raise UserError(f"{name}: '{key}' must be a number, got {short_repr(raw)}", field=name) from None
     return out
 
 
@@ -372,11 +372,11 @@ def parse_task_values(name: str, text: str, tasks: list[str]) -> dict[str, str]:
         if not item.strip():
             continue
         if "=" not in item:
-            raise UserError(f"{name}: expected task=value pairs like '{tasks[0]}=1', got {_shown(item.strip())}",
+            raise UserError(f"{name}: expected task=value pairs like '{tasks[0]}=1', got {short_repr(item.strip())}",
                             field=name)
         key, raw = (part.strip() for part in item.split("=", 1))
         if key in parsed:
-            raise UserError(f"{name}: {_shown(key)} is given twice ({_shown(parsed[key])} and {_shown(raw)}); "
+            raise UserError(f"{name}: {short_repr(key)} is given twice ({short_repr(parsed[key])} and {short_repr(raw)}); "
                             "give each task once", field=name)
         parsed[key] = raw
     return parsed
