@@ -30,19 +30,23 @@ def store_path() -> Path:
 
 
 @st.cache_resource(show_spinner=False)
-def _store(path: str) -> Store:
-    return Store(path)
+def _store(path: str, readonly: bool) -> Store:
+    return Store(path, readonly=readonly)
 
 
 def store() -> Store:
-    return _store(str(store_path()))
+    """The handle pages read through: it never writes, so a read-only store or data home still shows its runs.
+    The writing handle opens first, so that a new data home gets its empty store and an old store its schema."""
+    path = str(store_path())
+    _store(path, readonly=False)
+    return _store(path, readonly=True)
 
 
 def backend():
-    """The background backend ($MTL_EXPLORER_BACKEND, default local) on the dashboard's store."""
+    """The background backend ($MTL_EXPLORER_BACKEND, default local) on the dashboard's store (writing handle)."""
     from mtl_core.jobs import get_backend
 
-    return get_backend(store=store())
+    return get_backend(store=_store(str(store_path()), readonly=False))
 
 
 @st.cache_data(show_spinner="Reading the task catalog…")

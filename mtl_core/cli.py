@@ -8,7 +8,7 @@ import argparse
 import importlib
 import sys
 
-from mtl_core.errors import UserError
+from mtl_core.errors import UserError, file_error
 
 # Each module defines add_parsers(subparsers); its handlers take the parsed args and return an exit code.
 COMMAND_MODULES = ("tasks", "train", "jobs", "relmap")
@@ -45,3 +45,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        error = storage_error(exc, args)
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def storage_error(exc: BaseException, args: argparse.Namespace) -> UserError | None:
+    """A store or file error raised outside the Store's own mapping (a query run by pandas, a file a command
+    reads) as the one line it deserves; None for anything else, which stays a traceback."""
+    import sqlite3
+    from pathlib import Path
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, (sqlite3.Error, OSError)):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, sqlite3.Error):
+        from mtl_core.paths import default_store_path
+        from mtl_core.store import store_error
+
+        store = getattr(args, "store", None)
+        return store_error(cause, Path(store) if store else default_store_path())
+    if isinstance(cause, OSError) and cause.filename is not None:
+        return file_error(cause, doing="use")
+    return None

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from mtl_core.errors import StorageError, StorageWriteError, file_error, os_error_reason
 from mtl_core.jsonable import finite_or_none
 
 if TYPE_CHECKING:  # pandas is imported where a query needs it: submitting a run must stay fast
@@ -132,58 +133,145 @@ def new_id(prefix: str) -> str:
 
 
 class Store:
-    """A handle on one store file. Cheap to create; one SQLite connection per thread."""
+    """A handle on one store file. Cheap to create; one SQLite connection per thread.
 
-    def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 30.0):
+    `readonly=True` never writes (no file is created, no schema is migrated): for the commands and pages
+    that only read, so that a read-only store or data home still shows its runs. A read-write handle
+    writes only when asked to (it migrates only a schema that is behind), and one whose folder cannot
+    hold SQLite's side files (a read-only or full data home) still reads; its writes then say why they fail.
+    Every SQLite or file error of opening, migrating and writing is a StorageError naming the file.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 30.0, readonly: bool = False):
         from mtl_core.paths import default_store_path
 
         self.path = Path(path) if path else default_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
+        self.readonly = readonly
+        self.unwritable_because: str | None = None  # set when the folder refused SQLite's side files
         self._local = threading.local()
+        if self.path.is_dir():
+            raise StorageError(f"store: {self.path} is a directory, not a store file (give --store a file, "
+                               f"e.g. {self.path / 'runs.sqlite'})", path=self.path)
+        if readonly and not self.path.exists():
+            raise StorageError(f"store: there is no store at {self.path} (nothing was submitted to it; check --store)",
+                               path=self.path)
+        if not self.path.exists():
+            self._create_file()
+        with self.mapped_errors():
+            self.connection  # opening reads the header: a file that is not a store fails here, by name
         self.migrate()
+
+    def _create_file(self) -> None:
+        """An empty file is an empty SQLite database; creating it ourselves gives the real reason it cannot be."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab"):
+                pass
+        except OSError as exc:
+            raise _as_store_error(file_error(exc, doing="create the store")) from None
 
     # ---- connection and schema ----------------------------------------------------------------
     @property
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            conn = self._connect()
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
 
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            return self._connect_readonly()
+        try:
+            conn = self._configure(sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None))
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if not _side_files_refused(exc):
+                raise
+        # The folder cannot hold the -wal / -shm files (read-only or full): read without them, and let
+        # writes say why they cannot happen.
+        self.unwritable_because = _why_folder_refuses_writes(self.path)
+        return self._connect_readonly()
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        try:
+            conn = self._configure(sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=self.timeout,
+                                                   isolation_level=None))
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            if not _side_files_refused(exc):
+                raise
+        # mode=ro still needs a -shm file it can size; where the folder does not allow it, nobody can be
+        # writing the store either (a writer would have made it), so reading it as immutable is exact.
+        return self._configure(sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=self.timeout,
+                                               isolation_level=None))
+
+    def _configure(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        if not self.readonly:
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @contextmanager
+    def mapped_errors(self) -> Iterator[None]:
+        """SQLite errors inside the block become one-line StorageErrors naming this store."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path, self.unwritable_because) from exc
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE takes the write lock up front, so concurrent writers wait instead of failing."""
-        conn = self.connection
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        """BEGIN IMMEDIATE takes the write lock up front, so concurrent writers wait instead of failing.
+
+        A failed write (a full disk, a read-only store) is rolled back and raised as a StorageWriteError;
+        SQLite may already have rolled it back itself, and the connection stays usable for the next try.
+        """
+        with self.mapped_errors():
+            conn = self.connection
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION; a store already there is not written to."""
+        with self.mapped_errors():
+            version = self._stored_schema_version()
+            if version > SCHEMA_VERSION:
+                raise StorageError(f"store: {self.path} has schema version {version}, newer than this MTL Explorer "
+                                   f"({SCHEMA_VERSION}); upgrade MTL Explorer or use another --store", path=self.path)
+            if version == SCHEMA_VERSION:
+                return
+            if self.readonly:
+                what = "holds no runs yet" if version == 0 else f"has the older schema version {version}"
+                raise StorageError(f"store: {self.path} {what}; opening it read-only cannot upgrade it (any command "
+                                   f"that writes, such as `status`, does)", path=self.path)
         with self.transaction() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row["value"]) if row else 0
-            if version > SCHEMA_VERSION:
-                from mtl_core.errors import UserError
-
-                raise UserError(f"store: {self.path} has schema version {version}, newer than this MTL Explorer "
-                                f"({SCHEMA_VERSION}); upgrade MTL Explorer or use another --store")
+            version = self._stored_schema_version()  # another process may have migrated it meanwhile
             for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _stored_schema_version(self) -> int:
+        conn = self.connection
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
+            return 0
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row["value"]) if row else 0
 
     def schema_version(self) -> int:
         return int(self.connection.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
@@ -412,6 +500,65 @@ class Store:
         path = self.path.with_name(self.path.stem + "-artifacts") / run_id
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+# SQLite result codes of a write refused by where the store is (nothing stored is damaged; it can succeed later).
+_WRITE_REFUSED = {
+    "SQLITE_FULL": "the disk is full (database or disk is full); free some space, then try again",
+    "SQLITE_READONLY": "it is read-only (attempt to write a readonly database); make the file and its folder "
+                       "writable, or use another --store",
+    "SQLITE_IOERR": "a write to the disk failed (disk I/O error: a full disk, a file-size limit or a failing device)",
+    "SQLITE_BUSY": "another process holds it locked (database is locked); try again",
+    "SQLITE_LOCKED": "another process holds it locked (database table is locked); try again",
+}
+
+
+def store_error(exc: sqlite3.Error, path: Path, unwritable_because: str | None = None) -> StorageError:
+    """One line naming the store and what is wrong with it, for any SQLite error."""
+    code = getattr(exc, "sqlite_errorname", None) or ""
+    family = next((name for name in _WRITE_REFUSED if code.startswith(name)), None)
+    if family == "SQLITE_READONLY" and unwritable_because:
+        return StorageWriteError(f"store: cannot write {path}: {unwritable_because}", path=path)
+    if family:
+        return StorageWriteError(f"store: cannot write {path}: {_WRITE_REFUSED[family]}", path=path)
+    if code == "SQLITE_NOTADB":
+        return StorageError(f"store: {path} is not a run store (file is not a database); give --store a store "
+                            f"file or a new path", path=path)
+    if code.startswith("SQLITE_CORRUPT"):
+        return StorageError(f"store: {path} is damaged (database disk image is malformed: truncated or overwritten); "
+                            f"restore it from a copy, or give --store a new path", path=path)
+    if code.startswith("SQLITE_CANTOPEN"):
+        return StorageError(f"store: cannot open {path} (unable to open database file: is it or its folder "
+                            f"unreadable?)", path=path)
+    return StorageError(f"store: {path}: {exc}", path=path)
+
+
+def _as_store_error(error: StorageError) -> StorageError:
+    return type(error)(f"store: {error}", path=error.path)
+
+
+def _side_files_refused(exc: sqlite3.OperationalError) -> bool:
+    """SQLite could not create or size the store's -wal / -shm files (a read-only or full folder)."""
+    code = exc.sqlite_errorname or ""
+    return code == "SQLITE_CANTOPEN" or code.startswith("SQLITE_IOERR_SHM")
+
+
+def _why_folder_refuses_writes(path: Path) -> str:
+    """Why SQLite could not create its side files next to `path`: the OS's own answer for a 1-byte file there."""
+    probe = path.with_name(f".{path.name}.{os.getpid()}.write-probe")
+    try:
+        with open(probe, "wb") as fh:
+            fh.write(b"\0")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        return f"its folder {path.parent} takes no new files: {os_error_reason(exc)}"
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:  # a read-only folder: the probe was never created
+            pass
+    return f"its folder {path.parent} does not let SQLite create {path.name}-wal and {path.name}-shm"
 
 
 def _read_sql(sql: str, connection: sqlite3.Connection, params=None) -> "pd.DataFrame":

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from mtl_core.errors import UserError
+from mtl_core.errors import UserError, file_error, os_error_reason
 from mtl_core.spec import DEVICES, ENCODERS, OPTIMIZERS, SAMPLING, SHARING_MODES
 
 
@@ -70,6 +71,8 @@ def spec_from_args(args: argparse.Namespace):
             data = json.loads(Path(args.spec).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"--spec: no file '{args.spec}'") from None
+        except OSError as exc:  # a directory, an unreadable file
+            raise UserError(f"--spec: cannot read '{args.spec}': {os_error_reason(exc)}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UserError(f"--spec: '{args.spec}' is not a JSON spec ({exc})") from None
         if not isinstance(data, dict):
@@ -87,10 +90,11 @@ def spec_from_args(args: argparse.Namespace):
     return ExperimentSpec.from_dict(data)
 
 
-def open_store(args):
+def open_store(args, readonly: bool = False):
+    """The store of --store (else the default); `readonly` for commands that only read it (never written)."""
     from mtl_core.store import Store
 
-    return Store(args.store) if getattr(args, "store", None) else Store()
+    return Store(getattr(args, "store", None), readonly=readonly)
 
 
 def add_parsers(subparsers) -> None:
@@ -146,7 +150,7 @@ def cmd_run(args) -> int:
 def cmd_show(args) -> int:
     from mtl_core.analysis.summary import experiment_summary
 
-    print_summary(experiment_summary(open_store(args), args.experiment_id), as_json=args.json)
+    print_summary(experiment_summary(open_store(args, readonly=True), args.experiment_id), as_json=args.json)
     return 0
 
 
@@ -215,16 +219,17 @@ def cmd_export(args) -> int:
 
     from mtl_core.analysis.summary import experiment_summary
 
-    store = open_store(args)
-    runs, metrics, conflict, affinity = export_frames(store, args.experiment_id)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise UserError(f"export: --out {out} is a directory; give a file, e.g. {out / ('series.' + args.format)}")
+    store = open_store(args, readonly=True)
+    runs, metrics, conflict, affinity = export_frames(store, args.experiment_id)
     if args.format == "json":
         payload = {"summary": experiment_summary(store, args.experiment_id),
                    "metrics": json.loads(metrics.to_json(orient="records")),
                    "conflict": json.loads(conflict.to_json(orient="records")),
                    "affinity": json.loads(affinity.to_json(orient="records"))}
-        out.write_text(json.dumps(payload), encoding="utf-8")
+        write_atomically(out, lambda fh: fh.write(json.dumps(payload)))
     else:
         long_conflict = conflict.melt(id_vars=[c for c in conflict.columns if c not in ("cos", "magnitude_sim")],
                                       value_vars=["cos", "magnitude_sim"], var_name="name")
@@ -234,6 +239,24 @@ def cmd_export(args) -> int:
         table = pd.concat([metrics.assign(series="metric"), long_conflict, long_affinity], ignore_index=True)
         columns = ["series", "run_id", "run_kind", "run_tasks", "seed", "step", "task", "task_b", "layer", "split",
                    "name", "value"]
-        table.reindex(columns=columns).to_csv(out, index=False)
+        write_atomically(out, lambda fh: table.reindex(columns=columns).to_csv(fh, index=False))
     print(f"wrote {out}")
     return 0
+
+
+def write_atomically(path: Path, write) -> None:
+    """`write(text file)` into a temporary file in the same folder, renamed over `path` only once complete:
+    a full disk or an interruption leaves the old file (or none), never a partial one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise file_error(exc, path, doing="write --out") from None
+    finally:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:  # a read-only folder: it was never created
+            pass
