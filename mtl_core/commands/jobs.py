@@ -57,15 +57,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _spec_from_args(args: argparse.Namespace):
     from dataclasses import fields
 
-    from mtl_core.spec import ExperimentSpec
+    from mtl_core.spec import ExperimentSpec, parse_spec_json
 
     data = {}
     if getattr(args, "spec", None):
         try:
-            with open(args.spec) as fh:
-                data = json.load(fh)
-        except (OSError, json.JSONDecodeError) as exc:
+            with open(args.spec, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"--spec: cannot read {args.spec}: {exc}") from None
+        data = parse_spec_json(text, f"--spec '{args.spec}'")
     for f in fields(ExperimentSpec):
         value = getattr(args, f.name, None)
         if value is None:
@@ -147,11 +148,14 @@ def cmd_submit(args) -> int:
 
     _, spec_from_args = _run_option_functions()
     spec = spec_from_args(args).validated()
-    store = _store(args)
-    backend = get_backend(args.backend, store)
-    if args.pairs or args.weight_grid:
+    sweep = args.pairs or args.weight_grid
+    if sweep:  # expanded before the store is opened, so that a bad grid leaves nothing behind
         grid = parse_weight_grid(args.weight_grid, spec.tasks) if args.weight_grid else None
         run_specs = expand_grid(spec, weights_grid=grid, subsets="pairs" if args.pairs else None)
+    _check_device_here(spec.device, args.backend)
+    store = _store(args)
+    backend = get_backend(args.backend, store)
+    if sweep:
         experiment_id, run_ids = submit_runs(backend, spec, run_specs, kind="sweep")
     else:
         experiment_id, run_ids = backend.submit(spec)
@@ -163,6 +167,23 @@ def cmd_submit(args) -> int:
     if args.json:
         print(json.dumps({"experiment_id": experiment_id, "runs": run_ids}))
     return 0
+
+
+def _check_device_here(device: str, backend: str | None) -> None:
+    """A local worker would find a missing GPU only after the experiment is recorded, so ask now.
+
+    PyTorch is asked rather than the NVIDIA device files: those show a driver, not that this torch build
+    can use it (a CPU wheel, CUDA_VISIBLE_DEVICES=""), and the worker decides with torch. Importing torch
+    costs a second or two, so it happens only when cuda or mps is asked for. Ray runs train on the
+    cluster's nodes, whose devices this machine cannot see: Ray places them on a node with a GPU.
+    """
+    from mtl_core.jobs import backend_name
+
+    if device not in ("cuda", "mps") or backend_name(backend) != "local":
+        return
+    from mtl_core.train.runner import pick_device
+
+    pick_device(device)  # a UserError naming the device when it is not there
 
 
 def _wait(backend, experiment_id: str) -> list[dict]:

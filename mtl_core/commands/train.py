@@ -63,20 +63,19 @@ OPTION_FIELDS = ("tasks", "sharing", "weights", "soft_lambda", "layers", "encode
 
 def spec_from_args(args: argparse.Namespace):
     """The validated ExperimentSpec of the command line (and --spec file)."""
-    from mtl_core.spec import ExperimentSpec
+    from mtl_core.spec import ExperimentSpec, parse_spec_json
 
     data = {}
     if getattr(args, "spec", None):
         try:
-            data = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+            text = Path(args.spec).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise UserError(f"--spec: no file '{args.spec}'") from None
         except OSError as exc:  # a directory, an unreadable file
             raise UserError(f"--spec: cannot read '{args.spec}': {os_error_reason(exc)}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise UserError(f"--spec: '{args.spec}' is not a JSON spec ({exc})") from None
-        if not isinstance(data, dict):
-            raise UserError(f"--spec: '{args.spec}' must hold a JSON object")
+        data = parse_spec_json(text, f"--spec '{args.spec}'")  # bad JSON, too deep, not an object
     for name in OPTION_FIELDS:
         value = getattr(args, name, None)
         if value is not None:
