@@ -66,7 +66,16 @@ def card_dict(task_id: str) -> dict:
     availability = source.availability()
     card = source.card.to_dict()
     card.update(available=availability.available, reason=availability.reason, fix=availability.fix)
-    summary = source.load.summary() if availability.available else {}
+    summary = {}
+    if availability.available:
+        try:
+            summary = source.load.summary()
+        except UserError as exc:
+            if source.card.family != "user":
+                raise
+            # A user file that no longer parses (edited on disk, or accepted by an older, laxer check) hides
+            # only its own task: the catalog lists it as unavailable with the reason.
+            card.update(available=False, reason=str(exc), fix=f"python -m mtl_core tasks remove {task_id}")
     card["sizes"] = summary.get("sizes")
     card["labels"] = summary.get("labels")
     card["n_labels"] = summary.get("n_labels")

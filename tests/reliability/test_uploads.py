@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from mtl_core.errors import UserError
 from mtl_core.spec import ExperimentSpec
 from mtl_core.store import Store
-from mtl_core.tasks import list_tasks
+from mtl_core.tasks import card_dict, list_tasks
 from mtl_core.tasks.user import MIN_ROWS, add_user_task_from_bytes, parse_user_file, user_tasks_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -303,3 +303,14 @@ def test_cli_lists_the_good_tasks_warns_once_and_submits_them(tmp_path, home):
     assert [run["status"] for run in Store(store).runs(experiment_id)] == ["completed"]
     removed = cli("tasks", "remove", "broken")
     assert removed.returncode == 0 and not (user_tasks_dir() / "broken").exists()
+
+
+def test_a_user_file_that_no_longer_parses_is_listed_unavailable_with_its_reason():
+    add_user_task_from_bytes(GOOD_CSV, "good.csv", "good", CLASSIFICATION)
+    add_user_task_from_bytes(GOOD_CSV, "edited.csv", "edited", CLASSIFICATION)
+    with open(user_tasks_dir() / "edited" / "data.csv", "ab") as handle:  # edited on disk after registration
+        handle.write(b"a NUL\x00 byte,pos\n")
+    cards = {card["id"]: card for card in map(card_dict, ("good", "edited"))}
+    assert cards["good"]["available"] and cards["good"]["sizes"]["train"] == 16
+    assert not cards["edited"]["available"] and cards["edited"]["reason"].startswith("data.csv: NUL byte at byte")
+    assert cards["edited"]["fix"] == "python -m mtl_core tasks remove edited"
