@@ -30,7 +30,7 @@ catalog: fetch
 	$(PY) -m mtl_core tasks
 
 run: fetch
-	$(PY) -m streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT)
+	$(PY) -m dashboard --server.address $(HOST) --server.port $(PORT)
 
 test: $(VENV)/.installed-dev fetch
 	$(PY) -m pytest -q tests

@@ -1,4 +1,5 @@
-"""MTL Explorer dashboard: page wiring only (`streamlit run dashboard/app.py`).
+"""MTL Explorer dashboard: page wiring only. Start it with `make run` or `python -m dashboard` (both
+listen on 127.0.0.1 only, from any folder; see dashboard/__main__.py).
 
 The pages live in views/ (not pages/, which Streamlit would serve on its own, bypassing this
 navigation for a shared link). Page titles follow the language chosen on the Lab or Map page.

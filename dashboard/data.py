@@ -96,15 +96,16 @@ def experiments() -> pd.DataFrame:
 
 
 def runs(experiment_id: str) -> list[dict[str, Any]]:
+    """The runs as the store has them. Pages never check liveness (that writes): the scheduler / Ray driver
+    marks a run whose worker died, and the page shows it on its next poll."""
     return store().runs(experiment_id)
 
 
-def live_runs(experiment_id: str) -> list[dict[str, Any]]:
-    """Runs after the backend's liveness check (a run whose worker died is marked interrupted)."""
-    try:
-        return backend().status(experiment_id)
-    except Exception:  # a backend problem must not take the run view down; the store still answers
-        return runs(experiment_id)
+def run_log(run_id: str, tail_bytes: int, tail_events: int) -> str:
+    """The end of a run's worker output and events, read from their ends (a long log costs no more)."""
+    from mtl_core.jobs.common import logs_text
+
+    return logs_text(store(), run_id, tail_bytes=tail_bytes, tail_events=tail_events)
 
 
 def all_runs() -> list[dict[str, Any]]:

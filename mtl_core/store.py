@@ -333,6 +333,27 @@ class Store:
         row = self.connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _run_dict(row) if row else None
 
+    def latest_experiment_id(self) -> str | None:
+        row = self.connection.execute("SELECT id FROM experiments ORDER BY created_at DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def run_record(self, run_id: str) -> dict[str, Any] | None:
+        """A run's row as stored (JSON columns undecoded): what `insert_relayed_run` takes on another node."""
+        row = self.connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return dict(row) if row else None
+
+    def insert_relayed_run(self, record: dict[str, Any], backend: str) -> None:
+        """A run (from `run_record`) and a placeholder of its experiment in this store, queued to be trained."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO experiments(id, created_at, spec_json, backend) VALUES (?,?,?,?)",
+                         (record["experiment_id"], now, "{}", backend))
+            conn.execute("INSERT INTO runs(id, experiment_id, position, kind, tasks_json, seed, spec_json, status, "
+                         "step, total_steps, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                         (record["id"], record["experiment_id"], record["position"], record["kind"],
+                          record["tasks_json"], record["seed"], record["spec_json"], "queued", record["step"],
+                          record["total_steps"], now))
+
     def runs(self, experiment_id: str | None = None, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM runs WHERE 1=1", []
         if experiment_id:
@@ -403,6 +424,21 @@ class Store:
         with self.transaction() as conn:
             return conn.execute(sql, params).rowcount == 1
 
+    def fail_if_queued(self, run_id: str, error: str) -> bool:
+        """A run whose worker could not even start fails with `error`, unless someone claimed it meanwhile."""
+        with self.transaction() as conn:
+            return conn.execute("UPDATE runs SET status='failed', error=?, finished_at=? WHERE id=? AND status='queued'",
+                                (error, time.time(), run_id)).rowcount == 1
+
+    def beat(self, run_id: str, pid: int | None = None) -> bool:
+        """A heartbeat of a running run (of the worker `pid` when given), whether or not it made progress."""
+        sql, params = "UPDATE runs SET heartbeat_at=? WHERE id=? AND status='running'", [time.time(), run_id]
+        if pid is not None:
+            sql += " AND worker_pid=?"
+            params.append(pid)
+        with self.transaction() as conn:
+            return conn.execute(sql, params).rowcount == 1
+
     def runs_for_backend(self, backend: str, statuses: Iterable[str]) -> list[dict[str, Any]]:
         """Runs of experiments submitted to one backend, oldest first (the queue order)."""
         statuses = list(statuses)
@@ -466,6 +502,11 @@ class Store:
     def events(self, run_id: str, after_id: int = 0) -> "pd.DataFrame":
         return _read_sql("SELECT * FROM events WHERE run_id=? AND id>? ORDER BY id", self.connection,
                                  params=(run_id, after_id))
+
+    def recent_events(self, run_id: str, limit: int) -> "pd.DataFrame":
+        """The last `limit` events of a run, oldest first (a page shows the end of a long log)."""
+        return _read_sql("SELECT * FROM (SELECT * FROM events WHERE run_id=? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                         self.connection, params=(run_id, int(limit)))
 
     def save_checkpoint_record(self, run_id: str, kind: str, step: int, path: str) -> None:
         with self.transaction() as conn:

@@ -337,7 +337,7 @@ RESULTS = {"relatedness": relatedness_results, "weights": weights_results, "soft
 
 
 def results_view(poll: bool) -> None:
-    runs = data.live_runs(experiment_id)
+    runs = data.runs(experiment_id)
     finished = data.is_finished(runs)
     if not finished:
         progress_panel(runs)

@@ -177,7 +177,7 @@ def test_grouping(groups: list[list[str]]) -> None:
 
 
 def grouping_check(check_id: str) -> None:
-    runs = data.live_runs(check_id)
+    runs = data.runs(check_id)
     if not runs:
         return
     st.subheader(t("map.grouping_result"))

@@ -19,6 +19,7 @@ from mtl_core.errors import UserError
 
 POLL_SECONDS = 2
 LOG_CHARS = 6000
+LOG_EVENTS = 50
 STATUS_ICONS = {"queued": ":gray[:material/schedule:]", "running": ":blue[:material/play_circle:]",
                 "completed": ":green[:material/check_circle:]", "cancelled": ":gray[:material/stop_circle:]",
                 "interrupted": ":orange[:material/warning:]", "diverged": ":red[:material/error:]",
@@ -91,12 +92,14 @@ def runs_panel(runs: list[dict], now: float) -> None:
             buttons.button(t("runs.resume"), key=f"resume_{run['id']}", on_click=act, args=("resume", run["id"]))
         if run.get("error"):
             st.error(run["error"], icon=":material/warning:")
-        with st.expander(t("runs.logs", id=run["id"])):
+        # Tracked, so the log is read only while its expander is open, and then only its end.
+        log_box = st.expander(t("runs.logs", id=run["id"]), key=f"log_{run['id']}", on_change="rerun")
+        if log_box.open:
             try:
-                log = data.backend().logs(run["id"])
+                log = data.run_log(run["id"], tail_bytes=LOG_CHARS, tail_events=LOG_EVENTS)
             except UserError as exc:
                 log = str(exc)
-            st.code(log[-LOG_CHARS:], language="text")
+            log_box.code(log, language="text")
 
 
 def curves_section(frame: pd.DataFrame, tasks: list[str], colours: dict[str, str]) -> None:
@@ -176,7 +179,7 @@ def overview_table() -> None:
 
 def run_view(poll: bool) -> None:
     overview_table()
-    runs = data.live_runs(experiment_id)
+    runs = data.runs(experiment_id)
     runs_panel(runs, time.time())
     tasks = spec.get("tasks", [])
     colours = charts.task_colours(tasks)

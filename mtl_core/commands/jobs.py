@@ -225,7 +225,7 @@ def cmd_status(args) -> int:
                   f"{int(row.completed or 0)} completed, {int(row.running or 0)} running, {int(row.queued or 0)} queued, "
                   f"{int(row.stopped or 0)} stopped  {row.name}")
         return 0
-    experiment_id = args.id or common.latest_experiment_id(store)
+    experiment_id = args.id or store.latest_experiment_id()
     if experiment_id is None:
         if args.json:
             print(json.dumps({"experiment_id": None, "runs": []}))

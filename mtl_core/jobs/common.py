@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 LOG_NAME = "worker.log"
 # A worker on another host (Ray) is presumed gone when its heartbeat is older than this.
 STALE_SECONDS = float(os.environ.get("MTL_EXPLORER_STALE_SECONDS", "60"))
-# A worker on this host that is alive but silent this long is presumed hung (data loading may be slow).
-HUNG_SECONDS = float(os.environ.get("MTL_EXPLORER_HUNG_SECONDS", "900"))
+# A worker on this host that is alive but silent this long is presumed hung (stopped, or stuck as a whole).
+# Workers beat from a thread of their own every HEARTBEAT_SECONDS, through long data loads and evaluations too,
+# so silence means the process no longer runs.
+HUNG_SECONDS = float(os.environ.get("MTL_EXPLORER_HUNG_SECONDS", "45"))
+HEARTBEAT_SECONDS = min(5.0, HUNG_SECONDS / 4)
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 HOST = socket.gethostname()
 
@@ -43,11 +46,6 @@ def resolve_runs(store: "Store", id: str | None, statuses: Iterable[str] | None 
     if statuses is not None and run["status"] not in set(statuses):
         return run["experiment_id"], []
     return run["experiment_id"], [run]
-
-
-def latest_experiment_id(store: "Store") -> str | None:
-    row = store.connection.execute("SELECT id FROM experiments ORDER BY created_at DESC LIMIT 1").fetchone()
-    return row[0] if row else None
 
 
 def status_dict(run: dict[str, Any]) -> dict[str, Any]:
@@ -133,13 +131,20 @@ def log_path(store: "Store", run_id: str) -> Path:
     return store.artifacts_dir(run_id) / LOG_NAME
 
 
+def read_log(path: Path, tail_bytes: int | None = None) -> str:
+    """A log file's text, or only its last `tail_bytes` (read from there: a long log costs no more)."""
+    with open(path, "rb") as fh:
+        if tail_bytes is not None:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - tail_bytes))
+            if size > tail_bytes:
+                fh.readline()  # start at a whole line
+        return fh.read().decode("utf-8", "replace")
+
+
 def log_tail(store: "Store", run_id: str, lines: int = 8, chars: int = 2000) -> str:
     try:
-        with open(log_path(store, run_id), "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 16384))
-            text = fh.read().decode("utf-8", "replace")
+        text = read_log(log_path(store, run_id), tail_bytes=16384)
     except OSError:
         return ""
     tail = "\n".join(text.strip().splitlines()[-lines:])
@@ -152,14 +157,21 @@ def interruption_message(store: "Store", run_id: str, reason: str) -> str:
     return f"{msg}\nlast log lines:\n{tail}" if tail else msg
 
 
-def check_liveness(store: "Store", runs: Iterable[dict] | None = None) -> list[str]:
+def check_liveness(store: "Store", runs: Iterable[dict] | None = None,
+                   reaped_by_caller: Iterable[str] = ()) -> list[str]:
     """Mark running runs whose worker is gone as interrupted; returns their ids.
 
-    On this host a run is alive while its worker pid is (the same process as when it claimed the run).
-    On another host (Ray without a driver here) only the heartbeat tells, after STALE_SECONDS.
+    `reaped_by_caller`: runs whose worker the caller started and reaps (it reads their exit codes, which say
+    more than a vanished pid): for those only the heartbeat is checked here.
+
+    On this host a run is alive while its worker pid is (the same process as when it claimed the run) and
+    beats; a live worker silent for HUNG_SECONDS is killed. On another host (Ray without a driver here) only
+    the heartbeat tells, after STALE_SECONDS. The scheduler and the Ray driver run it on every round, and the
+    CLI's status / cancel / resume before they act; pages never do (they only read the store).
     Safe to run from any process, any number of times: updates are conditional on the run's state.
     """
     now = time.time()
+    reaped = set(reaped_by_caller)
     marked = []
     runs = store.runs(statuses=["running"]) if runs is None else [r for r in runs if r["status"] == "running"]
     for run in runs:
@@ -168,7 +180,7 @@ def check_liveness(store: "Store", runs: Iterable[dict] | None = None) -> list[s
         reason = None
         if host in ("", HOST):
             # The worker process existed before its last heartbeat; a process started later only reuses the pid.
-            if not pid_alive(pid, since=run.get("heartbeat_at") or run.get("started_at")):
+            if run["id"] not in reaped and not pid_alive(pid, since=run.get("heartbeat_at") or run.get("started_at")):
                 reason = f"the worker process {pid} is gone (crash, kill -9, out of memory or a reboot)"
             elif now - beat > HUNG_SECONDS:
                 kill_group(pid)
@@ -239,7 +251,8 @@ def ensure_singleton(store: "Store", name: str, module: str, extra_args: list[st
     return True
 
 
-def logs_text(store: "Store", run_id: str) -> str:
+def logs_text(store: "Store", run_id: str, tail_bytes: int | None = None, tail_events: int | None = None) -> str:
+    """The run's state, worker output and events; with tail_bytes / tail_events only the end of each."""
     run = store.run(run_id)
     if run is None:
         raise UserError(f"logs: no run '{run_id}' in {store.path}")
@@ -249,11 +262,11 @@ def logs_text(store: "Store", run_id: str) -> str:
     path = log_path(store, run_id)
     parts.append(f"== output ({path})")
     try:
-        parts.append(path.read_text(errors="replace").rstrip() or "(empty)")
+        parts.append(read_log(path, tail_bytes).rstrip() or "(empty)")
     except FileNotFoundError:
         parts.append("(no output yet: the run has not started)")
     parts.append("== events")
-    events = store.events(run_id)
+    events = store.events(run_id) if tail_events is None else store.recent_events(run_id, tail_events)
     if events.empty:
         parts.append("(none)")
     for row in events.itertuples():
@@ -358,6 +371,8 @@ class QueueBackend:
         return experiment_id, run_ids
 
     def status(self, experiment_id: str | None = None) -> list[dict[str, Any]]:
+        """The runs after a liveness check: asked for by a user (the CLI), it is also how a store nobody
+        serves any more (after a reboot) learns that its workers are gone and gets a scheduler again."""
         _, runs = resolve_runs(self.store, experiment_id)
         if check_liveness(self.store, runs):
             _, runs = resolve_runs(self.store, experiment_id)

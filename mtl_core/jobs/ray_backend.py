@@ -5,7 +5,8 @@ Design (no shared disk assumed between the submitting machine and the Ray worker
 * submit() records the runs as queued in the store (experiment backend 'ray') and makes sure the
   per-store **driver** is alive: a detached process (`python -m mtl_core.jobs.ray_backend --store PATH`,
   one per store through an fcntl lock, exactly like the local scheduler) that owns the Ray connection
-  (`$RAY_ADDRESS`, else a quiet local Ray) and exits when no Ray run is queued or running.
+  (`$RAY_ADDRESS`, else a quiet local Ray listening on 127.0.0.1 only) and exits when no Ray run is queued
+  or running.
 * Each run is a streaming-generator Ray task (`num_gpus=1` when the spec asks for cuda). On the worker
   node it runs the ordinary `execute_run` against a temporary store (`RelayStore`) whose writes are also
   put in an outbox; every ~0.5 s the task yields the outbox (metrics, conflict, affinity, events, run
@@ -126,14 +127,7 @@ def run_on_worker(run_row: dict, checkpoint: tuple[int, str, bytes] | None, thre
     run_id = run_row["id"]
     with tempfile.TemporaryDirectory(prefix="mtl-ray-") as tmp:
         store = _relay_store_class()(Path(tmp) / "runs.sqlite", run_id)
-        with store.transaction() as conn:
-            conn.execute("INSERT INTO experiments(id, created_at, spec_json, backend) VALUES (?,?,?,?)",
-                         (run_row["experiment_id"], time.time(), "{}", "ray"))
-            conn.execute("INSERT INTO runs(id, experiment_id, position, kind, tasks_json, seed, spec_json, status, "
-                         "step, total_steps, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                         (run_id, run_row["experiment_id"], run_row["position"], run_row["kind"],
-                          run_row["tasks_json"], run_row["seed"], run_row["spec_json"], "queued", run_row["step"],
-                          run_row["total_steps"], time.time()))
+        store.insert_relayed_run(run_row, backend="ray")
         if checkpoint:
             step, name, data = checkpoint
             path = store.artifacts_dir(run_id) / name
@@ -150,6 +144,7 @@ def run_on_worker(run_row: dict, checkpoint: tuple[int, str, bytes] | None, thre
         thread = threading.Thread(target=target, daemon=True)
         thread.start()
         cancel_sent = False
+        last_message = time.monotonic()
         while thread.is_alive():
             thread.join(PUSH_SECONDS)
             if not cancel_sent:
@@ -160,26 +155,46 @@ def run_on_worker(run_row: dict, checkpoint: tuple[int, str, bytes] | None, thre
                 except Exception:  # noqa: BLE001 - a slow board must not stop training
                     pass
             ops = store.drain()
-            if ops:
+            # An empty message now and then is the run's heartbeat through a long data load or evaluation.
+            if ops or time.monotonic() - last_message >= common.HEARTBEAT_SECONDS:
+                last_message = time.monotonic()
                 yield {"ops": ops}
         yield {"ops": store.drain(), "final": result.get("status"), "error": result.get("error")}
 
 
 # ---- the driver ---------------------------------------------------------------------------------
+LOOPBACK = "127.0.0.1"
+
+
 def _init_ray():
+    """Connect to `$RAY_ADDRESS` (the user's cluster, exposed as they set it up), else start a local Ray
+    that listens on the loopback interface only.
+
+    Ray has no authentication: a local cluster on the machine's address would let anyone who can reach it
+    run code here. Ray binds every server to its node address and resolves 127.0.0.1 to the machine's
+    address unless clustering is off (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when ray is imported), so
+    it is set before the import, and the local start is refused if ray was imported with clustering on.
+    """
+    address = os.environ.get("RAY_ADDRESS")
+    if not address:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
 
     if ray.is_initialized():
         return ray
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
-    address = os.environ.get("RAY_ADDRESS")
     if address:
         kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[1])],
                                  "env_vars": {k: v for k, v in os.environ.items() if k.startswith("MTL_EXPLORER_")}}
         ray.init(address=address, **kwargs)
-    else:
-        cpus = int(os.environ.get("MTL_EXPLORER_RAY_CPUS", "0")) or min(2, os.cpu_count() or 1)
-        ray.init(num_cpus=cpus, **kwargs)
+        return ray
+    from ray._private import services
+
+    if services.resolve_ip_for_localhost(LOOPBACK) != LOOPBACK:
+        raise RuntimeError("a local Ray would listen on this machine's network address (ray was imported before "
+                           "clustering could be switched off); start the Ray driver in a fresh process")
+    cpus = int(os.environ.get("MTL_EXPLORER_RAY_CPUS", "0")) or min(2, os.cpu_count() or 1)
+    ray.init(num_cpus=cpus, _node_ip_address=LOOPBACK, dashboard_host=LOOPBACK, **kwargs)
     return ray
 
 
@@ -220,8 +235,7 @@ class Driver:
         import json
 
         run_id = run["id"]
-        row = self.store.connection.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        row = dict(row)
+        row = self.store.run_record(run_id)
         ckpt = self.store.checkpoint(run_id, "last")
         payload = None
         if ckpt and Path(ckpt["path"]).exists():
@@ -257,8 +271,11 @@ class Driver:
                         ray.cancel(entry["gen"], force=True)
                         return
                     continue
-                for op in msg.get("ops", []):
+                ops = msg.get("ops", [])
+                for op in ops:
                     self.apply(run_id, op)
+                if not any(op[0] == "rows" for op in ops):  # rows carry the heartbeat themselves
+                    store.beat(run_id, pid=pid)
                 if msg.get("error"):
                     self.note(run_id, msg["error"])
                     store.finish_if_running(run_id, "failed", error=f"failed: {msg['error'].splitlines()[0]}", pid=pid)
@@ -267,10 +284,7 @@ class Driver:
         except Exception as exc:  # noqa: BLE001 - task died, node lost, cancelled
             if not entry["claimed"]:
                 # The task failed before it started (e.g. mtl_core not importable on the node): say so, no retry.
-                with store.transaction() as conn:
-                    conn.execute("UPDATE runs SET status='failed', error=?, finished_at=? WHERE id=? AND status='queued'",
-                                 (f"failed: the Ray task could not start: {type(exc).__name__}: {exc}"[:4000],
-                                  time.time(), run_id))
+                store.fail_if_queued(run_id, f"failed: the Ray task could not start: {type(exc).__name__}: {exc}"[:4000])
             if entry["forced"]:
                 msg = f"cancelled: did not stop within {CANCEL_TIMEOUT:g} s of the request, so its Ray task was killed"
                 store.finish_if_running(run_id, "cancelled", error=msg, pid=pid)

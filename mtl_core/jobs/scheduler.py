@@ -118,10 +118,10 @@ class Scheduler:
         """One round; True while there is anything left to do."""
         self.reap()
         running = self.running()
-        # Adopted workers (not our children): liveness by pid and heartbeat.
-        adopted = [r for r in running if r["id"] not in self.children]
-        for run_id in common.check_liveness(self.store, adopted):
-            self.say(f"{run_id}: worker gone, marked interrupted")
+        # Our children's exits are reaped above; this catches adopted workers that died and any worker that
+        # stopped beating (hung or stopped), which is killed.
+        for run_id in common.check_liveness(self.store, running, reaped_by_caller=self.children):
+            self.say(f"{run_id}: worker gone or hung, marked interrupted")
         self.enforce_cancels(running)
         self.launch()
         busy = self.children or self.store.runs_for_backend("local", ["queued", "running"])
@@ -147,9 +147,7 @@ class Scheduler:
                 # forever; record why.
                 tail = common.log_tail(self.store, run_id)
                 msg = f"failed: {common.describe_exit(code)} before the run started.\n{tail}".strip()
-                with self.store.transaction() as conn:
-                    conn.execute("UPDATE runs SET status='failed', error=?, finished_at=? WHERE id=? AND status='queued'",
-                                 (msg, time.time(), run_id))
+                self.store.fail_if_queued(run_id, msg)
                 self.say(f"{run_id}: worker failed before starting (code {code})")
             else:
                 self.say(f"{run_id}: worker finished ({run['status']})")

@@ -3,8 +3,10 @@
 The scheduler starts it in a new session with its output appended to the run's log file
 (`<store>-artifacts/<run id>/worker.log`); started by hand, it redirects its own output there.
 The trainer (`execute_run`) claims the run, trains, checkpoints and sets the final status; this wrapper
-only adds what the trainer cannot: a clear message for a full disk or an unexpected crash, and a nudge
-to the scheduler when it is done so the next queued run starts even if the scheduler has gone.
+only adds what the trainer cannot: a heartbeat from a thread of its own (so a long data load or evaluation
+never looks like a hung worker, while a stopped or wholly stuck process falls silent), a clear message for a
+full disk or an unexpected crash, and a nudge to the scheduler when it is done so the next queued run starts
+even if the scheduler has gone.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import errno
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 
@@ -33,6 +36,26 @@ def _record_failure(store, run_id: str, message: str) -> None:
         store.log(run_id, message, "error")
     except Exception as exc:  # noqa: BLE001 - nothing more we can do; the log file has the traceback
         print(f"could not record the failure in the store: {exc}", file=sys.stderr, flush=True)
+
+
+def _beat_while_running(store, run_id: str, interval: float) -> threading.Event:
+    """Beat the run's heartbeat every `interval` s from a daemon thread until the returned event is set.
+
+    Only while the run is running and claimed by this process (the store's update says so), so a beat
+    never revives a run that someone else marked or took over.
+    """
+    stop = threading.Event()
+    pid = os.getpid()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                store.beat(run_id, pid=pid)
+            except Exception as exc:  # noqa: BLE001 - a busy or failing store must not end the training
+                print(f"heartbeat not recorded: {exc}", file=sys.stderr, flush=True)
+
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+    return stop
 
 
 def _disk_full_message(store, run_id: str, detail: str) -> str:
@@ -62,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
           f"thread(s)", flush=True)
 
     status = "unknown"
+    heartbeat = _beat_while_running(store, args.run_id, common.HEARTBEAT_SECONDS)
     try:
         from mtl_core.train.runner import execute_run
 
@@ -83,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         _record_failure(store, args.run_id, f"failed: {type(exc).__name__}: {exc}")
         status = "failed"
     finally:
+        heartbeat.set()
         sys.stdout.flush()
     print(f"worker {os.getpid()}: run {args.run_id} ended {status}", flush=True)
     try:  # start the next queued run even if the scheduler is gone
