@@ -21,9 +21,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mtl_core.errors import StorageError
 from mtl_core.jobs import common
 
 POLL_SECONDS = 0.5
+MAX_RETRY_SECONDS = 5.0  # the longest wait between rounds while the store cannot be written
 CANCEL_TIMEOUT = float(os.environ.get("MTL_EXPLORER_CANCEL_TIMEOUT", "10"))
 MAX_CPU_SLOTS = 4  # beyond this, more threads per worker beat more workers
 
@@ -107,15 +109,40 @@ class Scheduler:
         self.plan = plan or resource_plan()
         self.children: dict[str, Child] = {}  # run id -> worker we started
         self.cancel_seen: dict[str, float] = {}  # run id -> when we first saw its cancel request
+        self.retry_seconds = 0.0  # > 0 while rounds fail on the store: the wait before the next try
+        self.write_error: Exception | None = None  # why the last failing round failed
 
     def say(self, message: str) -> None:
-        print(time.strftime("%H:%M:%S"), message, flush=True)
+        try:
+            print(time.strftime("%H:%M:%S"), message, flush=True)
+        except OSError:  # the log is on a full disk too: the store still records what matters
+            pass
 
     def running(self) -> list[dict]:
         return self.store.runs_for_backend("local", ["running"])
 
     def step(self) -> bool:
-        """One round; True while there is anything left to do."""
+        """One round; True while there is anything left to do.
+
+        A write the disk refuses (full, read-only) or a store that cannot be read must not end the scheduler:
+        the queue would stall with runs left `running`. The round is logged once and tried again, less often
+        while it keeps failing; nothing is lost, as every round starts from what the store and the children say.
+        """
+        try:
+            busy = self.round()
+        except (StorageError, OSError) as exc:
+            if not self.retry_seconds:
+                self.say(f"cannot update the store ({exc}); trying again until it can be written")
+            self.write_error = exc
+            self.retry_seconds = min(MAX_RETRY_SECONDS, max(POLL_SECONDS, 2 * self.retry_seconds))
+            time.sleep(self.retry_seconds)
+            return True
+        if self.retry_seconds:
+            self.say("the store can be written again")
+            self.retry_seconds, self.write_error = 0.0, None
+        return busy
+
+    def round(self) -> bool:
         self.reap()
         running = self.running()
         # Our children's exits are reaped above; this catches adopted workers that died and any worker that
@@ -132,25 +159,31 @@ class Scheduler:
             code = child.proc.poll()
             if code is None:
                 continue
-            del self.children[run_id]
-            run = self.store.run(run_id)
-            if run is None:
-                continue
-            if run["status"] == "running" and run.get("worker_pid") == child.proc.pid:
-                reason = common.describe_exit(code)
-                if self.store.finish_if_running(run_id, "interrupted", pid=child.proc.pid,
-                                                error=common.interruption_message(self.store, run_id, reason)):
-                    self.store.log(run_id, f"marked interrupted: {reason}", "warning")
-                    self.say(f"{run_id}: {reason}; marked interrupted")
-            elif run["status"] == "queued" and code != 0:
-                # The worker died before it could claim the run (bad environment, import error): do not retry
-                # forever; record why.
-                tail = common.log_tail(self.store, run_id)
-                msg = f"failed: {common.describe_exit(code)} before the run started.\n{tail}".strip()
-                self.store.fail_if_queued(run_id, msg)
-                self.say(f"{run_id}: worker failed before starting (code {code})")
-            else:
-                self.say(f"{run_id}: worker finished ({run['status']})")
+            self.record_exit(run_id, child, code)
+            del self.children[run_id]  # only once recorded: a refused write is retried next round
+
+    def record_exit(self, run_id: str, child: Child, code: int) -> None:
+        run = self.store.run(run_id)
+        if run is None:
+            return
+        if run["status"] == "running" and run.get("worker_pid") == child.proc.pid:
+            # A worker that ends normally records the run's end itself, unless the store refused that write.
+            reason = common.describe_exit(code) if code else "the worker could not record the run's end in the store"
+            if self.write_error:
+                reason += f" ({self.write_error})"
+            if self.store.finish_if_running(run_id, "interrupted", pid=child.proc.pid,
+                                            error=common.interruption_message(self.store, run_id, reason)):
+                self.store.log(run_id, f"marked interrupted: {reason}", "warning")
+                self.say(f"{run_id}: {reason}; marked interrupted")
+        elif run["status"] == "queued" and code != 0:
+            # The worker died before it could claim the run (bad environment, import error): do not retry
+            # forever; record why.
+            tail = common.log_tail(self.store, run_id)
+            msg = f"failed: {common.describe_exit(code)} before the run started.\n{tail}".strip()
+            self.store.fail_if_queued(run_id, msg)
+            self.say(f"{run_id}: worker failed before starting (code {code})")
+        else:
+            self.say(f"{run_id}: worker finished ({run['status']})")
 
     def enforce_cancels(self, running: list[dict]) -> None:
         now = time.monotonic()

@@ -4,14 +4,13 @@ The scheduler starts it in a new session with its output appended to the run's l
 (`<store>-artifacts/<run id>/worker.log`); started by hand, it redirects its own output there.
 The trainer (`execute_run`) claims the run, trains, checkpoints and sets the final status; this wrapper
 only adds what the trainer cannot: a heartbeat from a thread of its own (so a long data load or evaluation
-never looks like a hung worker, while a stopped or wholly stuck process falls silent), a clear message for a
-full disk or an unexpected crash, and a nudge to the scheduler when it is done so the next queued run starts
+never looks like a hung worker, while a stopped or wholly stuck process falls silent), a clear message for an
+unexpected crash, and a nudge to the scheduler when it is done so the next queued run starts
 even if the scheduler has gone.
 """
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import socket
 import sys
@@ -58,11 +57,6 @@ def _beat_while_running(store, run_id: str, interval: float) -> threading.Event:
     return stop
 
 
-def _disk_full_message(store, run_id: str, detail: str) -> str:
-    return (f"failed: the disk is full ({detail.strip()}). Free some space (checkpoints and logs live in "
-            f"{store.path.with_name(store.path.stem + '-artifacts')}), then start the run again.")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtl_core.jobs.worker")
     parser.add_argument("--store", required=True)
@@ -72,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="auto: write to the run's log file unless output already goes to a file")
     args = parser.parse_args(argv)
 
+    from mtl_core.errors import StorageWriteError
     from mtl_core.jobs import common
     from mtl_core.store import Store
 
@@ -89,19 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from mtl_core.train.runner import execute_run
 
-        status = execute_run(store, args.run_id, threads=args.threads)
-        if status == "failed":  # the trainer records its own failures; make a full disk say so plainly
-            error = (store.run(args.run_id) or {}).get("error") or ""
-            if "No space left on device" in error or "ENOSPC" in error:
-                store.update_run(args.run_id, error=_disk_full_message(store, args.run_id, error))
-    except OSError as exc:
-        traceback.print_exc()
-        if exc.errno == errno.ENOSPC:
-            msg = _disk_full_message(store, args.run_id, str(exc))
-        else:
-            msg = f"failed: {type(exc).__name__}: {exc}"
-        _record_failure(store, args.run_id, msg)
-        status = "failed"
+        status = execute_run(store, args.run_id, threads=args.threads)  # a full disk ends it interrupted
+    except StorageWriteError as exc:  # the store refused even the claim: the run stays queued, to be retried
+        print(f"run {args.run_id} not started: {exc}", flush=True)
+        status = "not started"
     except Exception as exc:  # noqa: BLE001 - the trainer records expected failures itself
         traceback.print_exc()
         _record_failure(store, args.run_id, f"failed: {type(exc).__name__}: {exc}")

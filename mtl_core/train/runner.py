@@ -15,12 +15,16 @@ import traceback
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from mtl_core.errors import TaskUnavailableError, UserError
+from mtl_core.errors import (StorageError, StorageWriteError, TaskUnavailableError, UserError, file_error,
+                             write_refused)
 from mtl_core.estimate import budget_steps
 from mtl_core.spec import ExperimentSpec, RunSpec
 from mtl_core.store import MetricWriter, Store
 
 CANCEL_CHECK_SECONDS = 0.5
+# How long a worker keeps trying to record that a refused write interrupted its run.
+INTERRUPTION_WRITE_ATTEMPTS = 5
+INTERRUPTION_RETRY_SECONDS = 0.5
 
 
 def load_experiment_data(spec: ExperimentSpec, seed: int) -> dict:
@@ -147,6 +151,8 @@ def execute_run(store: Store, run_id: str, *, threads: int | None = None,
     except Exception as exc:  # every failure ends as a clear state; the store stays consistent
         from mtl_core.train.loop import Diverged
 
+        if write_refused(exc):
+            return record_interruption(store, run_id, exc)
         writer_flush_quietly(writer)
         if isinstance(exc, Diverged):
             store.update_run(run_id, status="diverged", error=str(exc), finished_at=time.time())
@@ -166,9 +172,25 @@ def failure_message(exc: BaseException) -> str:
     if "out of memory" in text.lower():
         return ("the GPU ran out of memory; try a smaller batch_size (e.g. half) or max_tokens, or the cpu device "
                 f"({text.splitlines()[0][:200]})")
-    if isinstance(exc, OSError) and exc.errno == 28:
-        return f"the disk is full ({exc.filename or ''}); free some space and start the run again"
     return f"{type(exc).__name__}: {text}"
+
+
+def record_interruption(store: Store, run_id: str, exc: BaseException) -> str:
+    """A write the disk refused (full, read-only, a size limit) stopped the run; what it recorded is intact and
+    its last checkpoint complete, so it ends interrupted, which `resume` continues. The store may be on that
+    very disk: the status is retried for a few seconds, after which the scheduler or the next `status` finds
+    the worker gone and marks the run interrupted as soon as the store can be written."""
+    reason = str(exc) if isinstance(exc, StorageError) else str(file_error(exc, doing="write"))
+    message = (f"interrupted: {reason}. Once it can be written, `python -m mtl_core resume {run_id}` continues "
+               f"from the last checkpoint")
+    for _ in range(INTERRUPTION_WRITE_ATTEMPTS):
+        try:
+            if store.finish_if_running(run_id, "interrupted", error=message, pid=os.getpid()):
+                store.log(run_id, message, "warning")
+            break
+        except StorageWriteError:
+            time.sleep(INTERRUPTION_RETRY_SECONDS)
+    return "interrupted"
 
 
 def writer_flush_quietly(writer: MetricWriter) -> None:
@@ -210,8 +232,13 @@ def _train(store: Store, run_id: str, run_row: dict, writer: MetricWriter, threa
         writer.flush()
         path = folder / "last.pt"
         temporary = path.with_suffix(".tmp")
-        torch.save(trainer.state_dict(), temporary)
-        os.replace(temporary, path)
+        try:  # through a Python file, so that a full disk is an OSError (torch's own writer raises RuntimeError)
+            with open(temporary, "wb") as fh:
+                torch.save(trainer.state_dict(), fh)
+            os.replace(temporary, path)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)  # the last complete checkpoint stays as it was
+            raise file_error(exc, temporary, doing="write the checkpoint") from exc
         store.save_checkpoint_record(run_id, "last", trainer.state.step, str(path))
 
     last_check = [time.monotonic()]
