@@ -340,6 +340,8 @@ class Driver:
             entries = list(self.inflight.items())
         for run_id, entry in entries:
             run = running.get(run_id)
+            if run and entry["claimed"] and self.stop_if_hung(run_id, run, entry):
+                continue
             if not run or not run.get("cancel_requested"):
                 continue
             if entry["cancel_at"] is None:
@@ -351,6 +353,21 @@ class Driver:
                 ray.cancel(entry["gen"], force=True)
                 self.say(f"{run_id}: did not stop; force-cancelled")
         return bool(self.inflight) or bool(self.store.runs_for_backend("ray", ["queued", "running"]))
+
+
+    def stop_if_hung(self, run_id: str, run: dict, entry: dict) -> bool:
+        """A task silent for HUNG_SECONDS (its node stopped, or it is stuck as a whole) is killed and its run
+        marked interrupted; True if so. The task beats through long loads and evaluations (run_on_worker)."""
+        silent = time.time() - (run.get("heartbeat_at") or time.time())
+        if silent <= common.HUNG_SECONDS:
+            return False
+        reason = f"no heartbeat for {silent:.0f} s; its Ray task was presumed hung and killed"
+        if self.store.finish_if_running(run_id, "interrupted", pid=os.getpid(),
+                                        error=common.interruption_message(self.store, run_id, reason)):
+            self.store.log(run_id, f"marked interrupted: {reason}", "warning")
+            self.say(f"{run_id}: {reason}")
+        self.ray.cancel(entry["gen"], force=True)
+        return True
 
 
 def serve(store_path: str) -> int:

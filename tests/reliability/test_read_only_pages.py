@@ -3,7 +3,9 @@ explicit `status`), which marks a dead worker's run interrupted and a stopped wo
 heartbeat threshold. Logs are read from their end."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -120,3 +122,29 @@ def test_a_stopped_worker_is_found_hung_and_its_run_interrupted(store_path, monk
     finally:
         if common.pid_alive(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_a_stopped_ray_task_is_found_hung_by_the_driver(store_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("MTL_EXPLORER_RAY_CPUS", "1")
+    monkeypatch.setenv("MTL_EXPLORER_HUNG_SECONDS", "10")
+    backend = get_backend("ray", store=Store(store_path))
+    _, [run_id] = backend.submit(small_spec(steps=20_000))
+    store = backend.store
+    run = wait_for(lambda: (lambda r: r if r["status"] not in ("queued", "running") or r["step"] > 0 else None)(
+        store.run(run_id)), 240, what="the Ray run to train")
+    assert run["status"] == "running", run["error"]
+    task_pid = int(re.search(r"started on \S+ \(pid (\d+)\)", common.log_path(store, run_id).read_text()).group(1))
+    os.kill(task_pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: store.run(run_id)["status"] != "running", 90, what="the stopped Ray task to be noticed")
+        run = store.run(run_id)
+        assert run["status"] == "interrupted"
+        assert "no heartbeat" in run["error"] and "Ray task was presumed hung" in run["error"]
+        wait_for(lambda: not common.pid_alive(task_pid), 60, what="the hung Ray task to be killed")
+    finally:
+        if common.pid_alive(task_pid):
+            os.kill(task_pid, signal.SIGKILL)
+    driver = run["worker_pid"]
+    wait_for(lambda: not common.pid_alive(driver), 60, what="the Ray driver to exit")
