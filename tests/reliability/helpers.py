@@ -1,17 +1,20 @@
 """Faults made from the outside, the way a user's machine has them: a read-only file or folder, a full disk.
 
 Root ignores file permissions, so a read-only file is made with the immutable attribute (chattr +i) when
-chmod is not enough, and a full disk is a small tmpfs mounted for the test; where neither works here the
-test that needs it is skipped, saying why.
+chmod is not enough. A full disk is a small tmpfs mounted for the test (root); where none can be mounted,
+a training run's full disk is a file-size limit put on its processes from outside (prlimit), and the
+other tests that need a full disk are skipped, saying why.
 """
 from __future__ import annotations
 
 import errno
 import hashlib
 import os
+import resource
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterable
 
 import pytest
 
@@ -70,16 +73,21 @@ def read_only(path: Path):
 class SmallDisk:
     """A tmpfs of `size` mounted on `folder`; fill() takes every free byte, free() gives them back."""
 
-    def __init__(self, folder: Path, size: str = "8m"):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.filler = self.folder / "filler"
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(self.folder)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a small tmpfs here to fill a disk: {done.stderr.strip()}")
+    refusal = "the disk is full"  # what a refused write says here
 
-    def fill(self) -> None:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.filler = folder / "filler"
+
+    @classmethod
+    def mount(cls, folder: Path, size: str = "8m") -> "SmallDisk | str":
+        """The mounted disk, or why it cannot be mounted here."""
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        return cls(folder) if done.returncode == 0 else f"cannot mount a small tmpfs here: {done.stderr.strip()}"
+
+    def fill(self, pids: Iterable[int] = ()) -> None:
         with open(self.filler, "ab", buffering=0) as fh:
             for chunk in (65536, 512):  # then what the large writes left, until not even 512 bytes fit
                 try:
@@ -91,12 +99,54 @@ class SmallDisk:
     def free(self) -> None:
         self.filler.unlink(missing_ok=True)
 
-    def unmount(self) -> None:
+    def close(self) -> None:
         subprocess.run(["umount", "-l", str(self.folder)], check=True)
+
+
+class FileSizeLimit:
+    """Where no tmpfs can be mounted (not root): the same refused writes, for the given processes only, by
+    lowering their RLIMIT_FSIZE to 0 (every write then fails with EFBIG; Python ignores SIGXFSZ) and raising
+    it back in free()."""
+
+    refusal = "file-size limit"
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.limited: dict[int, tuple[int, int]] = {}  # pid -> its limits before
+
+    def fill(self, pids: Iterable[int] = ()) -> None:
+        for pid in pids:
+            soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+            self.limited[pid] = (soft, hard)
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (0, hard))
+
+    def free(self) -> None:
+        for pid, limits in self.limited.items():
+            try:
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, limits)
+            except ProcessLookupError:  # a limited worker that has ended
+                pass
+        self.limited.clear()
+
+    def close(self) -> None:
+        self.free()
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    disk = SmallDisk(tmp_path / "small-disk")
+    disk = SmallDisk.mount(tmp_path / "small-disk")
+    if isinstance(disk, str):
+        pytest.skip(disk)
     yield disk
-    disk.unmount()
+    disk.close()
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A small tmpfs where one can be mounted, else file-size limits on the processes that write."""
+    disk = SmallDisk.mount(tmp_path / "small-disk")
+    if isinstance(disk, str):
+        disk = FileSizeLimit(tmp_path / "limited")
+    yield disk
+    disk.close()
