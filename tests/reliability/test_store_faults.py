@@ -8,7 +8,10 @@ be written leaves no partial file.
 """
 from __future__ import annotations
 
+import resource
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from mtl_core.store import Store
 from mtl_core.train.runner import execute_run, prepare_experiment
 from tests.reliability.helpers import digest, read_only, small_disk, small_spec  # noqa: F401 (small_disk: a fixture)
 
+ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("status", "submit", "show", "export")
 SUBMIT = ["--tasks", "synth_1,synth_2", "--steps", "20", "--max-train-examples", "200", "--hidden-size", "8"]
 
@@ -152,6 +156,25 @@ def test_a_store_on_a_full_disk_reads_and_refuses_writes(command, trained, small
         assert_one_line(code, err, str(store), "the disk is full")
     else:
         assert_reads(command, code, out, err, experiment_id, tmp_path / "out.csv")
+    assert digest(store) == before
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_file_size_limit_reads_and_refuses_writes(command, trained, tmp_path):
+    """The full disk of a machine where no tmpfs can be mounted: the command's file-size limit is 0 (EFBIG)."""
+    trained_path, experiment_id = trained
+    store = tmp_path / "runs.sqlite"
+    shutil.copy(trained_path, store)
+    before = digest(store)
+    out = tmp_path / "exports" / "series.csv"
+    done = subprocess.run([sys.executable, "-m", "mtl_core", *command_line(command, store, experiment_id, out)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY)))
+    if command in ("submit", "export"):
+        assert_one_line(done.returncode, done.stderr, str(out if command == "export" else store), "file-size limit")
+        assert not out.parent.exists() or list(out.parent.iterdir()) == []
+    else:
+        assert done.returncode == 0 and experiment_id in done.stdout and "completed" in done.stdout, done.stderr
     assert digest(store) == before
 
 
