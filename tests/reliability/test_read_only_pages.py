@@ -52,10 +52,13 @@ def test_a_runs_page_poll_writes_nothing_and_the_scheduler_marks_the_dead_run(tm
     page.query_params["exp"] = experiment_id
     page.run()  # the first run opens the page's store handle
     assert not page.exception, [e.value for e in page.exception]
+    assert not page.code  # a closed log is not read
     observer = sqlite3.connect(path)  # data_version moves when any other connection commits
     version, before = observer.execute("PRAGMA data_version").fetchone()[0], dump(observer)
+    page.session_state[f"log_{run_id}"] = True  # the user opens the run's log
     page.run()  # what every 2-second poll does
     assert not page.exception, [e.value for e in page.exception]
+    assert "last words" in page.code[0].value
     assert observer.execute("PRAGMA data_version").fetchone()[0] == version
     assert dump(observer) == before
     assert store.run(run_id)["status"] == "running"  # shown as the store has it
