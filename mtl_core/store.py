@@ -135,9 +135,9 @@ def new_id(prefix: str) -> str:
 class Store:
     """A handle on one store file. Cheap to create; one SQLite connection per thread.
 
-    `readonly=True` never writes (no file is created, no schema is migrated): for the commands and pages
-    that only read, so that a read-only store or data home still shows its runs. A read-write handle
-    writes only when asked to (it migrates only a schema that is behind), and one whose folder cannot
+    `readonly=True` never writes (no file is created, no schema is migrated; a store not created yet reads as
+    empty): for the commands and pages that only read, so that a read-only store or data home still shows its
+    runs. A read-write handle writes only when asked to (it migrates only a schema that is behind), and one whose folder cannot
     hold SQLite's side files (a read-only or full data home) still reads; its writes then say why they fail.
     Every SQLite or file error of opening, migrating and writing is a StorageError naming the file.
     """
@@ -153,10 +153,7 @@ class Store:
         if self.path.is_dir():
             raise StorageError(f"store: {self.path} is a directory, not a store file (give --store a file, "
                                f"e.g. {self.path / 'runs.sqlite'})", path=self.path)
-        if readonly and not self.path.exists():
-            raise StorageError(f"store: there is no store at {self.path} (nothing was submitted to it; check --store)",
-                               path=self.path)
-        if not self.path.exists():
+        if not readonly and not self.path.exists():
             self._create_file()
         with self.mapped_errors():
             self.connection  # opening reads the header: a file that is not a store fails here, by name
@@ -183,7 +180,7 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            return self._connect_readonly()
+            return self._connect_readonly() if self.path.exists() else self._connect_empty()
         try:
             conn = self._configure(sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None))
             conn.execute("PRAGMA journal_mode=WAL")
@@ -210,6 +207,15 @@ class Store:
         # writing the store either (a writer would have made it), so reading it as immutable is exact.
         return self._configure(sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=self.timeout,
                                                isolation_level=None))
+
+    def _connect_empty(self) -> sqlite3.Connection:
+        """A store not created yet reads as an empty one without being created: the schema in memory, query-only."""
+        conn = self._configure(sqlite3.connect(":memory:", isolation_level=None))
+        conn.executescript("".join(MIGRATIONS))
+        conn.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                           f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');")
+        conn.execute("PRAGMA query_only=ON")
+        return conn
 
     def _configure(self, conn: sqlite3.Connection) -> sqlite3.Connection:
         conn.row_factory = sqlite3.Row

@@ -193,7 +193,7 @@ def test_reading_an_up_to_date_store_never_writes_it(trained, tmp_path):
 def test_reading_a_missing_store_read_only_creates_nothing(tmp_path, capsys):
     store = tmp_path / "nothing-here.sqlite"
     code, _, err = run_cli(capsys, "show", "exp-x", "--store", str(store))
-    assert_one_line(code, err, str(store), "there is no store")
+    assert_one_line(code, err, "no experiment 'exp-x'")
     assert not store.exists()
 
 
