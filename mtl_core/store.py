@@ -137,8 +137,9 @@ class Store:
 
     `readonly=True` never writes (no file is created, no schema is migrated; a store not created yet reads as
     empty): for the commands and pages that only read, so that a read-only store or data home still shows its
-    runs. A read-write handle writes only when asked to (it migrates only a schema that is behind), and one whose folder cannot
-    hold SQLite's side files (a read-only or full data home) still reads; its writes then say why they fail.
+    runs. A read-write handle writes only when asked to (it migrates only a schema that is behind), and one
+    whose folder cannot hold SQLite's side files (a read-only or full data home) still reads; its writes then
+    say why they fail.
     Every SQLite or file error of opening, migrating and writing is a StorageError naming the file.
     """
 
