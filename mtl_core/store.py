@@ -156,9 +156,7 @@ class Store:
                                f"e.g. {self.path / 'runs.sqlite'})", path=self.path)
         if not readonly and not self.path.exists():
             self._create_file()
-        with self.mapped_errors():
-            self.connection  # opening reads the header: a file that is not a store fails here, by name
-        self.migrate()
+        self.migrate()  # opens the connection: a file that is not a store fails here, by name
 
     def _create_file(self) -> None:
         """An empty file is an empty SQLite database; creating it ourselves gives the real reason it cannot be."""
