@@ -143,7 +143,8 @@ def _backend_for(args, store, id: str | None):
 
 
 def cmd_submit(args) -> int:
-    from mtl_core.jobs import get_backend
+    from mtl_core.jobs import backend_name, get_backend
+    from mtl_core.jobs.local import check_device_here
     from mtl_core.jobs.sweep import expand_grid, parse_weight_grid, submit_runs
 
     _, spec_from_args = _run_option_functions()
@@ -152,7 +153,8 @@ def cmd_submit(args) -> int:
     if sweep:  # expanded before the store is opened, so that a bad grid leaves nothing behind
         grid = parse_weight_grid(args.weight_grid, spec.tasks) if args.weight_grid else None
         run_specs = expand_grid(spec, weights_grid=grid, subsets="pairs" if args.pairs else None)
-    _check_device_here(spec.device, args.backend)
+    if backend_name(args.backend) == "local":  # before the store is opened: a refused submit leaves nothing
+        check_device_here(spec.device)
     store = _store(args)
     backend = get_backend(args.backend, store)
     if sweep:
@@ -167,23 +169,6 @@ def cmd_submit(args) -> int:
     if args.json:
         print(json.dumps({"experiment_id": experiment_id, "runs": run_ids}))
     return 0
-
-
-def _check_device_here(device: str, backend: str | None) -> None:
-    """A local worker would find a missing GPU only after the experiment is recorded, so ask now.
-
-    PyTorch is asked rather than the NVIDIA device files: those show a driver, not that this torch build
-    can use it (a CPU wheel, CUDA_VISIBLE_DEVICES=""), and the worker decides with torch. Importing torch
-    costs a second or two, so it happens only when cuda or mps is asked for. Ray runs train on the
-    cluster's nodes, whose devices this machine cannot see: Ray places them on a node with a GPU.
-    """
-    from mtl_core.jobs import backend_name
-
-    if device not in ("cuda", "mps") or backend_name(backend) != "local":
-        return
-    from mtl_core.train.runner import pick_device
-
-    pick_device(device)  # a UserError naming the device when it is not there
 
 
 def _wait(backend, experiment_id: str) -> list[dict]:

@@ -241,3 +241,17 @@ def test_submit_to_a_device_this_machine_lacks_is_refused_before_anything_is_rec
                     env={"CUDA_VISIBLE_DEVICES": ""})
     assert_refused_and_nothing_recorded(result, store, f"device: '{device}' was asked for but")
     assert "use auto or cpu" in result.stderr
+
+
+def test_launch_to_a_device_this_machine_lacks_is_refused_by_the_backend(tmp_path, monkeypatch):
+    """The dashboard's Launch submits through the backend, not the CLI: the same check, nothing recorded."""
+    from mtl_core.jobs import get_backend
+    from mtl_core.store import Store
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # CUDA_VISIBLE_DEVICES="" after torch's import
+    store = Store(tmp_path / "runs.sqlite")
+    spec = ExperimentSpec(tasks=TASKS, steps=5, device="cuda")
+    with pytest.raises(UserError, match="device: 'cuda' was asked for but"):
+        get_backend("local", store).submit(spec)
+    assert store.runs() == []
