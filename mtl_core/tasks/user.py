@@ -44,9 +44,12 @@ METRICS = ("accuracy", "span_f1", "pearson")  # what _metric can choose
 log = logging.getLogger(__name__)
 
 
-def user_tasks_dir() -> Path:
+def user_tasks_dir(create: bool = True) -> Path:
+    """The folder of uploaded tasks; listing them passes create=False, so reading a read-only data home
+    never tries to write to it."""
     path = data_home() / "user_tasks"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -315,7 +318,8 @@ def _manifests() -> list[dict]:
     """The manifests of every user task that can be listed; a broken one is skipped with a warning, so that
     one damaged folder hides only its own task, not the catalog."""
     manifests = []
-    for folder in sorted(user_tasks_dir().iterdir()):
+    folder_of_tasks = user_tasks_dir(create=False)
+    for folder in sorted(folder_of_tasks.iterdir()) if folder_of_tasks.is_dir() else []:
         if folder.name.startswith(".") or not (folder / MANIFEST).is_file():
             continue  # a staging folder or a foreign file
         try:
