@@ -108,8 +108,8 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in FIELDS}
 # run passes the convergence check (README, "Still improving"), so the verdict they show is about transfer:
 # measured with `python -m mtl_core run` on the same settings (README, "Presets").
 PRESETS: dict[str, dict[str, str]] = {
-    "ATIS intent + slots": {"tasks": "atis_intent,atis_slots", "sharing": "hard", "steps": "200",
-                            "max_train": "2000"},
+    "ATIS intent + slots": {"tasks": "atis_intent,atis_slots", "sharing": "hard", "steps": "2500",
+                            "max_train": "2000", "seeds": "0,1,2"},
     "Synthetic, related (p=0.9)": {"tasks": "synth_1,synth_2", "p": "0.9", "hidden": "16", "steps": "1500",
                                    "max_train": "1000", "seeds": "0,1,2", "noise_floor": "1"},
     "Synthetic, unrelated (p=0)": {"tasks": "synth_1,synth_2", "p": "0", "hidden": "16", "steps": "1500",
