@@ -123,8 +123,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "两任务之间的梯度余弦：这些运行中没有测量。"},
     "lab.still_improving": {
         "en": "{task} was still improving at the end of training: its Δ reflects learning speed, not transfer "
-              "(try about {steps} steps).",
-        "zh": "{task} 在训练结束时仍在提升：它的 Δ 反映的是学习速度而不是迁移（可尝试约 {steps} 步）。"},
+              "(try at least {steps} steps).",
+        "zh": "{task} 在训练结束时仍在提升：它的 Δ 反映的是学习速度而不是迁移（可尝试至少 {steps} 步）。"},
     "lab.rel.summary_head": {"en": "With p = {p:g}:", "zh": "当 p = {p:g} 时："},
     "lab.rel.summary_cos": {
         "en": "Mean gradient cosine between the tasks: {cos:+.2f} (noise floor {floor}; conflict, cos < 0, in "
@@ -463,8 +463,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "compare.download_configurations": {"en": "Every configuration (CSV)", "zh": "全部配置（CSV）"},
     "compare.still_improving": {
         "en": "Still improving at the end of training: {tasks}. Δ reflects learning speed, not transfer; "
-              "train for about {steps} steps before reading it as transfer.",
-        "zh": "训练结束时仍在提升：{tasks}。此时的 Δ 反映的是学习速度而不是迁移；请训练约 {steps} 步后再把它解读为迁移。"},
+              "train for at least {steps} steps before reading it as transfer.",
+        "zh": "训练结束时仍在提升：{tasks}。此时的 Δ 反映的是学习速度而不是迁移；请至少训练 {steps} 步后再把它解读为迁移。"},
     "compare.hierarchical_baseline": {
         "en": "Hierarchical sharing: each task's single-task baseline reads the same encoder layer as its head in "
               "the multi-task run (a token task on layer 1 is compared with a one-layer tagger).",

@@ -40,7 +40,7 @@ overview = charts.configurations_table(configurations)
 if len(configurations) > 1:
     st.header(t("compare.configurations"))
     st.caption(t("compare.configurations_help", n=len(configurations)))
-    st.dataframe(overview.drop(columns=["id"]), hide_index=True, width="stretch")
+    st.dataframe(overview.drop(columns=["id"]).round(2), hide_index=True, width="stretch")
     ids = [entry["id"] for entry in configurations]
     wanted = st.query_params.get("config")
     if wanted in ids and st.session_state.get("compare_config_url") != wanted:
