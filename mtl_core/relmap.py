@@ -27,7 +27,6 @@ Those are proxies; the grouping check (`submit_grouping_check`) tests a grouping
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from mtl_core.errors import UserError
+from mtl_core.jsonable import finite_or_none
 from mtl_core.spec import MAX_TASKS, ExperimentSpec, RunSpec
 from mtl_core.store import FINISHED_STATUSES, Store
 
@@ -261,8 +261,7 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
         np.fill_diagonal(matrix, np.nan)
 
     def correlation(proxy: np.ndarray) -> float | None:
-        value = rank_correlation(proxy, gain)
-        return value if math.isfinite(value) else None
+        return finite_or_none(rank_correlation(proxy, gain))
 
     off_diagonal = ~np.eye(size, dtype=bool)
     groups = dendrogram = None
