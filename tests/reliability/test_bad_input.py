@@ -160,8 +160,10 @@ def test_a_weight_given_twice_in_a_grid_setting_is_refused():
 
 
 # ---- property: any JSON value is a valid spec or a UserError -----------------------------------------
+# No subnormal floats: a run trained earlier in the same process turned on flush-to-zero
+# (torch.set_flush_denormal), under which hypothesis cannot draw them.
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_subnormal=False) | st.text(max_size=12),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=10,
 )
@@ -170,8 +172,8 @@ plausible_values = st.one_of(
     st.sampled_from(SHARING_MODES + ENCODERS + OPTIMIZERS + SAMPLING + DEVICES),
     st.sampled_from(["synth_1", "synth_1,synth_2", "synth_1=0.5", "synth_2=2,synth_1=1", "0,1", "1"]),
     st.lists(st.sampled_from(["synth_1", "synth_2", "synth_3", "atis_intent"]), max_size=3),
-    st.dictionaries(st.sampled_from(TASKS), st.integers(-1, 3) | st.floats(-1, 3), max_size=2),
-    st.integers(-2, 300), st.floats(-2, 300), st.booleans(), st.none(),
+    st.dictionaries(st.sampled_from(TASKS), st.integers(-1, 3) | st.floats(-1, 3, allow_subnormal=False), max_size=2),
+    st.integers(-2, 300), st.floats(-2, 300, allow_subnormal=False), st.booleans(), st.none(),
 )
 # A spec that is valid but for one to three fields, so that every validator is reached, not only the first.
 spec_like = st.builds(

@@ -180,7 +180,9 @@ mostly_valid_csv = st.sampled_from(sorted(VALID_ROWS)).flatmap(lambda kind: st.b
     st.integers(0, 14),
 ))
 csv_cases = st.tuples(random_csv, st.sampled_from(KINDS)) | mostly_valid_csv
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
+# No subnormal floats: a run trained earlier in the same process turned on flush-to-zero
+# (torch.set_flush_denormal), under which hypothesis cannot draw them.
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_subnormal=False) | st.text(max_size=10)
 json_cells = st.recursive(json_scalars, lambda children: st.lists(children, max_size=3)
                           | st.dictionaries(st.text(max_size=5), children, max_size=3), max_leaves=6)
 random_records = st.lists(
