@@ -140,7 +140,8 @@ def cmd_run(args) -> int:
 
             status = execute_run(store, run_id, threads=args.threads, progress=progress)
         if status != "completed":
-            print(f"{label}: {status}: {store.run(run_id)['error']}", file=sys.stderr)
+            error = store.run(run_id)["error"]
+            print(f"{label}: {status}" + (f": {error}" if error else ""), file=sys.stderr)
     summary = experiment_summary(store, experiment_id)
     print_summary(summary, as_json=args.json)
     return 0 if all(r["status"] == "completed" for r in summary["runs"]) else 1
