@@ -182,7 +182,7 @@ class Store:
             return self._connect_readonly() if self.path.exists() else self._connect_empty()
         try:
             conn = self._configure(sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None))
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(conn)
             return conn
         except sqlite3.OperationalError as exc:
             if not _side_files_refused(exc):
@@ -191,6 +191,20 @@ class Store:
         # writes say why they cannot happen.
         self.unwritable_because = _why_folder_refuses_writes(self.path)
         return self._connect_readonly()
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """PRAGMA journal_mode=WAL does not wait on SQLite's busy timeout: while another process is creating
+        the same new store it fails at once with "database is locked" (two `map` or `submit` commands started
+        together), so it is retried for as long as any other write would wait."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _connect_readonly(self) -> sqlite3.Connection:
         uri = self.path.resolve().as_uri()
