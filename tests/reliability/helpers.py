@@ -31,6 +31,16 @@ def small_spec(steps: int = 20, **kw) -> ExperimentSpec:
     return ExperimentSpec(tasks=list(TASKS), steps=steps, **kw).validated()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def home(tmp_path_factory):
+    """An empty data home for a whole module (hypothesis reruns a test body without function fixtures); a
+    module takes it with `from tests.reliability.helpers import home`."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("home")
+        patch.setenv("MTL_EXPLORER_HOME", str(path))
+        yield path
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

@@ -20,19 +20,11 @@ from mtl_core.errors import UserError
 from mtl_core.jobs.sweep import parse_weight_grid
 from mtl_core.spec import DEVICES, ENCODERS, OPTIMIZERS, SAMPLING, SHARING_MODES, ExperimentSpec, parse_spec_json
 from mtl_core.store import Store
+from tests.reliability.helpers import home  # noqa: F401 - the module's data home (autouse)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TASKS = ["synth_1", "synth_2"]
 TOO_DEEP = "[" * 100_000 + "]" * 100_000  # json recurses once per bracket: far past Python's stack
-
-
-@pytest.fixture(autouse=True, scope="module")
-def home(tmp_path_factory):
-    """An empty data home for the whole module (hypothesis reruns a test body without function fixtures)."""
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("home")
-        patch.setenv("MTL_EXPLORER_HOME", str(path))
-        yield path
 
 
 def refusal(**fields_) -> UserError:

@@ -19,21 +19,13 @@ from mtl_core.spec import ExperimentSpec
 from mtl_core.store import Store
 from mtl_core.tasks import card_dict, list_tasks
 from mtl_core.tasks.user import MIN_ROWS, add_user_task_from_bytes, parse_user_file, user_tasks_dir
+from tests.reliability.helpers import home  # noqa: F401 - the module's data home (autouse)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLASSIFICATION = "sentence_classification"
 REGRESSION = "sentence_regression"
 TAGGING = "token_tagging"
 FIELD_LIMIT_KB = csv.field_size_limit() // 1024
-
-
-@pytest.fixture(autouse=True, scope="module")
-def home(tmp_path_factory):
-    """One data home for the module (hypothesis reruns a test body without function fixtures)."""
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("home")
-        patch.setenv("MTL_EXPLORER_HOME", str(path))
-        yield path
 
 
 @pytest.fixture(autouse=True)
