@@ -182,3 +182,21 @@ def test_an_experiment_of_one_task_has_no_configuration_to_compare(tmp_path):
     (run,) = store.runs(experiment_id)
     assert summary["tasks"]["synth_1"]["mtl"] == pytest.approx(run["result"]["test"]["synth_1"]["mse"])
     assert summary["tasks"]["synth_1"]["delta_pct"] is None and summary["delta_m_pct"] is None
+
+
+def test_gain_of_a_pair_is_asymmetric_and_the_mean_of_paired_seeds():
+    """By hand: intent per seed +10 % and −10 % (mean 0, where Δ of the seed means would say +2.3 %); slots +5 %."""
+    spec = ExperimentSpec(tasks=["atis_intent", "atis_slots"], steps=10, seeds=[0, 1]).validated()
+    values = {("mtl", 0): (0.88, 0.84), ("mtl", 1): (0.45, 0.84), ("stl", 0): (0.8, 0.8), ("stl", 1): (0.5, 0.8)}
+    runs = []
+    for seed in (0, 1):
+        intent, slots = values[("mtl", seed)]
+        runs.append({**run_row(RunSpec("mtl", spec.tasks, seed, spec)),
+                     "result": {"test": {"atis_intent": {"accuracy": intent}, "atis_slots": {"span_f1": slots}}}})
+        intent, slots = values[("stl", seed)]
+        for task, metric, value in (("atis_intent", "accuracy", intent), ("atis_slots", "span_f1", slots)):
+            runs.append({**run_row(RunSpec("stl", [task], seed, spec)), "result": {"test": {task: {metric: value}}}})
+    (entry,) = compare_configurations(runs, {t: task_card(t) for t in spec.tasks})
+    assert entry["tasks"]["atis_intent"]["seed_deltas"] == pytest.approx([10.0, -10.0])
+    assert entry["tasks"]["atis_intent"]["delta_pct"] == pytest.approx(0.0, abs=1e-9)
+    assert entry["tasks"]["atis_slots"]["delta_pct"] == pytest.approx(5.0)

@@ -1,18 +1,18 @@
-"""Task relatedness: pairwise transfer gain, TAG lookahead affinity and grouping, linear CKA.
+"""Task relatedness: TAG lookahead affinity and grouping, linear CKA, proxy rank correlation.
+
+(Pairwise transfer gain is the configuration comparison, `analysis.configurations`, read by the map.)
 
 Matrices are T×T numpy arrays with rows = source (the helper task, or the task the step was taken
 on) and columns = target (the task whose metric or loss is read), in the order of a `tasks` list;
 entries not measured, and the diagonal, are nan. See SCIENCE.md, "Task affinity and relatedness".
 
 Conventions chosen here:
-- Transfer gain divides by |M_j^STL| (as `compare.delta_pct` does) so positive always means the
-  pair run beat the single-task run, also for metrics that can be negative.
 - In TAG grouping a task alone in its group scores 0: it neither gains nor loses from partners.
 - The dendrogram's distance is d = max(Z_sym) − Z_sym off the diagonal, 0 on it, where
   Z_sym = (Z + Zᵀ)/2 and the max runs over off-diagonal entries: the most mutually helpful pair is
   at distance 0 and distances are never negative.
 """
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,6 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 from scipy.stats import spearmanr
 
-from mtl_core.analysis.compare import paired_deltas
 from mtl_core.errors import UserError
 from mtl_core.jsonable import finite_or_none
 
@@ -31,28 +30,6 @@ MAX_TASKS_FOR_GROUPING = 12
 
 # Two scores closer than this are a tie, broken by the enumeration order (see `best_grouping`).
 _SCORE_TOLERANCE = 1e-12
-
-
-def transfer_gain_matrix(
-    stl: Mapping[Hashable, float | Sequence[float]],
-    pair_mtl: Mapping[tuple[Hashable, Hashable], float | Sequence[float]],
-    higher_is_better: Mapping[Hashable, bool],
-    tasks: Sequence[Hashable],
-) -> np.ndarray:
-    """G[i, j] = s_j (M_j^{MTL(i,j)} − M_j^{STL}) / |M_j^{STL}| × 100 (Standley et al. 2020).
-
-    pair_mtl[(i, j)] is target j's metric in the run that trained i and j together. Values may be
-    lists of per-seed results: G is then the mean of the per-seed gains, MTL and STL seeds paired
-    by position (one STL value serves every seed). Missing pairs and the diagonal are nan.
-    """
-    gains = np.full((len(tasks), len(tasks)), np.nan)
-    for i, helper in enumerate(tasks):
-        for j, target in enumerate(tasks):
-            if helper == target or (helper, target) not in pair_mtl or target not in stl:
-                continue
-            per_seed = paired_deltas(pair_mtl[(helper, target)], stl[target], higher_is_better[target])
-            gains[i, j] = np.mean(per_seed)
-    return gains
 
 
 def lookahead_affinity(loss_before: float, loss_after: float) -> float:
