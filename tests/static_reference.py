@@ -1,0 +1,51 @@
+"""Training trajectories of static λ recorded before the weighting registry existed, and how to recompute them.
+
+`python -m tests.static_reference` rewrites tests/data/static_reference.json from the current code; the test
+in tests/test_weighting.py recomputes every case and requires the same digests, bit for bit: static λ
+(the default method) must train exactly as the loop did before weighting methods had a place in it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tests.test_engine import DEFAULT_DROPOUT, ListRecorder, make_trainer
+
+REFERENCE = Path(__file__).parent / "data" / "static_reference.json"
+TEXT = dict(encoder="bilstm", max_train_examples=64, max_eval_examples=32)
+
+# name: (tasks, kind, options); 12 steps, evaluated at 6 and 12, the default dropout.
+CASES = {
+    "hard-conflict-noise": (["synth_1", "synth_2"], "mtl", dict(conflict_every=3, noise_floor=True,
+                                                               weights={"synth_1": 0.7, "synth_2": 1.3})),
+    "hard-unmeasured": (["synth_1", "synth_2", "synth_3"], "mtl", dict(conflict_every=0)),
+    "soft": (["synth_1", "synth_2"], "mtl", dict(sharing="soft", soft_lambda=0.05, conflict_every=4)),
+    "hierarchical-affinity": (["atis_intent", "atis_slots"], "mtl",
+                              dict(sharing="hierarchical", layers={"atis_slots": 1}, conflict_every=5,
+                                   affinity_every=5, **TEXT)),
+    "one-task-sampling": (["synth_1", "synth_2"], "mtl", dict(sampling="proportional", conflict_every=2)),
+    "baseline": (["synth_1"], "stl", dict(conflict_every=3)),
+}
+
+
+def digest(values) -> str:
+    return hashlib.sha256(repr(values).encode()).hexdigest()
+
+
+def trajectory(name: str) -> dict[str, str]:
+    tasks, kind, options = CASES[name]
+    trainer = make_trainer(tasks, kind=kind, total_steps=12, dropout=DEFAULT_DROPOUT, eval_every=6, **options)
+    recorder = ListRecorder()
+    assert trainer.fit(recorder) == "completed"
+    parameters = hashlib.sha256()
+    for key, tensor in sorted(trainer.model.state_dict().items()):
+        parameters.update(key.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    metrics = [row for row in recorder.metrics if row[3] != "weight"]  # effective weights are recorded since
+    return {"parameters": parameters.hexdigest(), "metrics": digest(metrics),
+            "conflicts": digest(recorder.conflicts), "affinities": digest(recorder.affinities)}
+
+
+if __name__ == "__main__":
+    REFERENCE.write_text(json.dumps({name: trajectory(name) for name in CASES}, indent=1, sort_keys=True) + "\n")
+    print(REFERENCE.read_text())
