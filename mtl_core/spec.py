@@ -33,6 +33,8 @@ class ExperimentSpec:
     tasks: list[str]
     sharing: str = "hard"
     weights: dict[str, float] = field(default_factory=dict)  # λ_t; missing tasks get 1.0
+    # How the task losses are combined: a method of mtl_core/weighting by name, or {"name", "options"}.
+    weighting: Any = "static"
     soft_lambda: float = 0.01  # λ_soft in λ_soft Σ_t ‖θ_t − θ_s‖², θ_s = mean of the task encoders
     layers: dict[str, int] = field(default_factory=dict)  # hierarchical: encoder layer (1-based) each head reads
     encoder: str | None = None  # None: bilstm for text tasks, mlp for synthetic ones
@@ -206,6 +208,7 @@ class ExperimentSpec:
         elif spec.layers:
             raise UserError(f"layers: only used with sharing 'hierarchical', got sharing '{spec.sharing}'",
                             field="layers")
+        spec.weighting = _weighting(spec)
         if spec.sharing == "soft" and spec.encoder == "minilm" and spec.freeze_encoder:
             raise UserError("sharing: soft sharing pulls trainable encoders together; with freeze_encoder the "
                             "MiniLM encoders never move. Unfreeze it or pick hard/hierarchical", field="sharing")
@@ -236,6 +239,27 @@ class ExperimentSpec:
             if self.baselines and len(self.tasks) > 1:
                 out.extend(RunSpec(kind="stl", tasks=[t], seed=seed, experiment=self) for t in self.tasks)
         return out
+
+
+def _weighting(spec: "ExperimentSpec") -> dict[str, Any]:
+    """The weighting method with every option given, and the settings it cannot train under refused."""
+    from mtl_core import weighting
+
+    method = weighting.normalise(spec.weighting)
+    cls = weighting.get_method(method["name"])
+    if len(spec.tasks) > 1:
+        if cls.every_task_each_step and spec.sampling != "all":
+            raise UserError(f"sampling: weighting '{cls.name}' needs every task's loss on every step; use sampling "
+                            f"'all' (got '{spec.sampling}') or weighting 'static'", field="sampling")
+        if cls.needs in ("gram", "grads") and spec.sharing == "soft":
+            raise UserError(f"weighting: '{cls.name}' combines the task gradients on one shared trunk, and soft sharing "
+                            "gives each task its own encoder; use sharing hard or hierarchical, or a loss-based method "
+                            "(static, uw, dwa, rlw, famo)", field="weighting")
+        if cls.lambdas == "ignored" and any(v != 1.0 for v in spec.weights.values()):
+            raise UserError(f"weights: weighting '{cls.name}' chooses the task weights itself, so λ is not used; "
+                            "remove the weights or use weighting 'static' (or gradnorm, which starts from them)",
+                            field="weights")
+    return method
 
 
 BOOLEAN_FIELDS = tuple(f.name for f in fields(ExperimentSpec) if f.type == "bool")

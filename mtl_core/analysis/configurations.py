@@ -26,12 +26,13 @@ import pandas as pd
 from mtl_core.analysis.compare import RESULT_COLUMNS, compare_runs
 from mtl_core.analysis.convergence import STILL_IMPROVING_NOTE, suggested_steps, task_convergence
 from mtl_core.spec import ExperimentSpec
+from mtl_core.weighting import label as weighting_label
 
 # Say how a run is measured, where it runs, or what the experiment holds; never how a run trains.
 NOT_TRAINING_FIELDS = frozenset({"conflict_every", "noise_floor", "affinity_every", "probe_examples",
                                  "seeds", "name", "baselines", "device"})
 # What a multi-task configuration sets beyond the training settings its baselines share.
-MULTI_TASK_FIELDS = ("tasks", "weights", "sharing", "soft_lambda", "layers")
+MULTI_TASK_FIELDS = ("tasks", "weights", "weighting", "sharing", "soft_lambda", "layers")
 
 
 def run_settings(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,10 +55,19 @@ def configuration(run: Mapping[str, Any]) -> dict[str, Any]:
     config = {key: value for key, value in settings.items() if key not in NOT_TRAINING_FIELDS}
     config["tasks"] = tasks
     config["weights"] = {t: float(settings.get("weights", {}).get(t, 1.0)) for t in tasks}
+    config["weighting"] = weighting_of(settings)
     config["soft_lambda"] = settings["soft_lambda"] if settings["sharing"] == "soft" and len(tasks) > 1 else None
     config["layers"] = ({t: head_layer(settings, t) for t in tasks}
                         if settings["sharing"] == "hierarchical" else {})
     return config
+
+
+def weighting_of(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The weighting method of stored settings ({"name", "options"}); static λ for runs stored before methods."""
+    value = settings.get("weighting") or "static"
+    if isinstance(value, str):
+        value = {"name": value, "options": {}}
+    return {"name": value.get("name", "static"), "options": dict(value.get("options") or {})}
 
 
 def configuration_id(config: Mapping[str, Any]) -> str:
@@ -81,6 +91,8 @@ def _label(config: Mapping[str, Any], varying: list[str]) -> str:
     parts = ["+".join(config["tasks"])]
     if "weights" in varying:
         parts.append("λ " + ", ".join(f"{t}={config['weights'][t]:g}" for t in config["tasks"]))
+    if "weighting" in varying:
+        parts.append(weighting_label(config["weighting"]))
     if "sharing" in varying:
         parts.append(config["sharing"])
     if "soft_lambda" in varying and config["soft_lambda"] is not None:

@@ -1,6 +1,7 @@
 """Background runs from the command line: submit, status, cancel, resume, logs.
 
-    python -m mtl_core submit --tasks synth_1,synth_2 --steps 100 [--pairs] [--weight-grid "a=1,b=0.5;a=0.5,b=1"] [--json]
+    python -m mtl_core submit --tasks synth_1,synth_2 --steps 100 [--pairs] [--weight-grid "a=1,b=0.5;a=0.5,b=1"]
+        [--weighting-grid static,pcgrad,famo] [--json]
     python -m mtl_core status [ID] [--all] [--json]
     python -m mtl_core cancel ID          (an experiment id cancels all its queued and running runs)
     python -m mtl_core resume ID          (interrupted / cancelled runs go back to the queue)
@@ -99,6 +100,8 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--pairs", action="store_true", help="sweep: one multi-task run for every pair of the tasks")
     p.add_argument("--weight-grid", default=None,
                    help="sweep: λ settings separated by ';', e.g. \"a=1,b=0.5;a=0.5,b=1\"")
+    p.add_argument("--weighting-grid", default=None,
+                   help="sweep: weighting methods, e.g. static,pcgrad,famo (× the λ settings for methods that use λ)")
     p.add_argument("--wait", action="store_true", help="block until every run has finished")
     if not any(a.dest == "json" for a in p._actions):
         p.add_argument("--json", action="store_true", help="last line of output: {experiment_id, runs}")
@@ -145,14 +148,16 @@ def _backend_for(args, store, id: str | None):
 def cmd_submit(args) -> int:
     from mtl_core.jobs import backend_name, get_backend
     from mtl_core.jobs.local import check_device_here
-    from mtl_core.jobs.sweep import expand_grid, parse_weight_grid, submit_runs
+    from mtl_core.jobs.sweep import expand_grid, parse_weight_grid, parse_weighting_grid, submit_runs
 
     _, spec_from_args = _run_option_functions()
     spec = spec_from_args(args).validated()
-    sweep = args.pairs or args.weight_grid
+    sweep = args.pairs or args.weight_grid or args.weighting_grid
     if sweep:  # expanded before the store is opened, so that a bad grid leaves nothing behind
         grid = parse_weight_grid(args.weight_grid, spec.tasks) if args.weight_grid else None
-        run_specs = expand_grid(spec, weights_grid=grid, subsets="pairs" if args.pairs else None)
+        methods = parse_weighting_grid(args.weighting_grid) if args.weighting_grid else None
+        run_specs = expand_grid(spec, weights_grid=grid, subsets="pairs" if args.pairs else None,
+                                weighting_grid=methods)
     if backend_name(args.backend) == "local":  # before the store is opened: a refused submit leaves nothing
         check_device_here(spec.device)
     store = _store(args)

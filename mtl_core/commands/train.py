@@ -18,6 +18,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--spec", metavar="FILE", help="a JSON experiment spec; options given on the command line override it")
     p("--sharing", choices=SHARING_MODES, help="how tasks share the encoder (default hard)")
     p("--weights", help="loss weights λ_t, e.g. atis_intent=1,atis_slots=0.5 (default 1 each)")
+    p("--weighting", metavar="NAME", help="how the task losses are combined: static (λ, the default) or a method "
+                                          "of `weightings`, e.g. pcgrad, uw, famo")
+    p("--weighting-option", metavar="KEY=VALUE", action="append",
+      help="an option of the weighting method, e.g. c=0.4 for cagrad (repeat for several)")
     p("--soft-lambda", type=float, help="λ_soft of the L2 pull in soft sharing (default 0.01)")
     p("--layers", help="hierarchical: encoder layer each task reads, e.g. atis_slots=1,atis_intent=2")
     p("--encoder", choices=ENCODERS,
@@ -80,6 +84,9 @@ def spec_from_args(args: argparse.Namespace):
         value = getattr(args, name, None)
         if value is not None:
             data[name] = value
+    weighting = weighting_from_args(args, data.get("weighting"))
+    if weighting is not None:
+        data["weighting"] = weighting
     if args.steps is not None:
         data.pop("epochs", None)
     if args.epochs is not None:
@@ -87,6 +94,38 @@ def spec_from_args(args: argparse.Namespace):
     if not data.get("tasks"):
         raise UserError("--tasks: required, e.g. --tasks atis_intent,atis_slots (list them with `tasks`)")
     return ExperimentSpec.from_dict(data)
+
+
+def parse_weighting_options(items: list[str] | None) -> dict[str, float]:
+    """['c=0.4', 'window=20'] -> {'c': 0.4, 'window': 20.0}; the method checks names and ranges."""
+    options = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--weighting-option: expected key=value, e.g. c=0.4, got {item!r}", field="weighting")
+        if key in options:
+            raise UserError(f"--weighting-option: {key!r} is given twice", field="weighting")
+        try:
+            options[key] = float(raw)
+        except ValueError:
+            raise UserError(f"--weighting-option: {key} must be a number, got {raw.strip()!r}",
+                            field="weighting") from None
+    return options
+
+
+def weighting_from_args(args: argparse.Namespace, current) -> dict | None:
+    """--weighting / --weighting-option over the --spec file's weighting (None: neither given)."""
+    name, items = getattr(args, "weighting", None), getattr(args, "weighting_option", None)
+    if name is None and not items:
+        return None
+    if isinstance(current, str):
+        current = {"name": current}
+    current = dict(current) if isinstance(current, dict) else {}
+    if name is not None and name != current.get("name"):
+        current = {"name": name}  # options of another method do not carry over
+    options = {**(current.get("options") or {}), **parse_weighting_options(items)}
+    return {"name": current.get("name", "static"), "options": options}
 
 
 def open_store(args, readonly: bool = False):
@@ -109,6 +148,10 @@ def add_parsers(subparsers) -> None:
     add_store_option(show)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_show)
+
+    methods = subparsers.add_parser("weightings", help="list the loss-weighting methods with their measured cost")
+    methods.add_argument("--json", action="store_true", help="one JSON array of every method")
+    methods.set_defaults(func=cmd_weightings)
 
     export = subparsers.add_parser("export", help="write every recorded series of an experiment")
     export.add_argument("experiment_id")
@@ -260,3 +303,23 @@ def write_atomically(path: Path, write) -> None:
             temporary.unlink(missing_ok=True)
         except OSError:  # a read-only folder: it was never created
             pass
+
+
+def cmd_weightings(args) -> int:
+    from mtl_core import weighting
+
+    rows = weighting.describe()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'method':<12} {'family':<15} {'needs':<7} {'from':<8} {'cost small':>10} {'cost medium':>12}  reference")
+    for row in rows:
+        cost = row["cost"]
+        small = f"{cost['small']:.2f}×" if "small" in cost else "—"
+        medium = f"{cost['medium']:.2f}×" if "medium" in cost else "—"
+        print(f"{row['name']:<12} {row['family']:<15} {row['needs']:<7} {row['source']:<8} {small:>10} {medium:>12}  "
+              f"{row['reference'].split(',')[0]}")
+        print(f"{'':<12} {row['explanation']}")
+    print("cost: step time relative to a plain summed-loss step, measured by benchmarks/weighting_cost.py "
+          "(small: 2 synthetic tasks, MLP 100 → 16 → 16; medium: 3 tasks, MLP 100 → 1024 → 1024, batch 32)")
+    return 0

@@ -84,35 +84,75 @@ def _subsets(spec: ExperimentSpec, subsets) -> list[list[str]]:
     return out
 
 
+def parse_weighting_grid(text: str) -> list[str]:
+    """'static,pcgrad,famo' -> ['static', 'pcgrad', 'famo'] (each checked against the registry)."""
+    from mtl_core.weighting import get_method
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UserError("weighting-grid: give at least one method, e.g. static,pcgrad,famo", field="weighting")
+    for name in names:
+        get_method(name)
+    if len(set(names)) != len(names):
+        raise UserError(f"weighting-grid: each method once, got {', '.join(names)}", field="weighting")
+    return names
+
+
+def _method_settings(spec: ExperimentSpec, weighting_grid, weight_settings: list[dict[str, float]]
+                     ) -> list[tuple[Any, dict[str, float]]]:
+    """(weighting, λ) pairs: a method that ignores λ runs once, with λ = 1, beside every λ setting of the others."""
+    from mtl_core.weighting import get_method
+
+    if not weighting_grid:
+        return [(spec.weighting, weights) for weights in weight_settings]
+    out = []
+    for method in weighting_grid:
+        name = method if isinstance(method, str) else method.get("name")
+        if get_method(name).lambdas == "ignored":
+            out.append((method, {t: 1.0 for t in spec.tasks}))
+        else:
+            out.extend((method, weights) for weights in weight_settings)
+    return out
+
+
 def expand_grid(spec: ExperimentSpec, *, weights_grid: list[dict[str, float]] | None = None,
-                subsets: list[list[str]] | str | None = None) -> list[RunSpec]:
-    """seeds x weight settings x subsets multi-task runs, then one single-task baseline per task and seed.
+                subsets: list[list[str]] | str | None = None, weighting_grid: list | None = None) -> list[RunSpec]:
+    """seeds x (weighting method x λ settings) x subsets multi-task runs, then one single-task baseline per task
+    and seed.
 
     A subset of one task is a single-task run. Identical runs (e.g. the same weights restricted to a
-    pair) are kept once. Baselines follow spec.baselines.
+    pair) are kept once. Baselines follow spec.baselines; they train static λ whatever the methods swept.
     """
     spec = spec.validated()
     groups = _subsets(spec, subsets)
     settings = [_check_weights(w, spec.tasks) for w in weights_grid] if weights_grid else [dict(spec.weights)]
+    configurations = []
+    for method, weights in _method_settings(spec, weighting_grid, settings):
+        try:  # each configuration is a whole spec, checked as one (a method refused with soft sharing, ...)
+            configurations.append(replace(spec, weights=weights, weighting=method).validated())
+        except UserError as exc:
+            raise UserError(f"weighting-grid: {exc}", field=exc.field) from None
     runs: list[RunSpec] = []
     seen: set[tuple] = set()
     for seed in spec.seeds:
         for subset in groups:
-            for weights in settings:
+            for configured in configurations:
                 kind = "mtl" if len(subset) > 1 else "stl"
+                weights = configured.weights
                 relevant = {t: weights[t] for t in subset} if kind == "mtl" else {}
-                key = (kind, tuple(subset), seed, json.dumps(relevant, sort_keys=True))
+                method = json.dumps(configured.weighting, sort_keys=True) if kind == "mtl" else ""
+                key = (kind, tuple(subset), seed, json.dumps(relevant, sort_keys=True), method)
                 if key in seen:
                     continue
                 if kind == "mtl" and all(relevant[t] == 0 for t in subset):
                     continue  # nothing would be trained
                 seen.add(key)
-                experiment = replace(spec, weights=weights) if kind == "mtl" else spec
+                experiment = configured if kind == "mtl" else spec
                 runs.append(RunSpec(kind=kind, tasks=list(subset), seed=seed, experiment=experiment))
         if spec.baselines:
             covered = [t for t in spec.tasks if any(t in g for g in groups)]
             for task in covered:
-                key = ("stl", (task,), seed, "{}")
+                key = ("stl", (task,), seed, "{}", "")
                 if key not in seen:
                     seen.add(key)
                     runs.append(RunSpec(kind="stl", tasks=[task], seed=seed, experiment=spec))

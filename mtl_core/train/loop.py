@@ -29,6 +29,7 @@ from mtl_core.models.heads import build_head
 from mtl_core.models.sharing import MultiTaskModel
 from mtl_core.spec import RunSpec
 from mtl_core.tasks.base import TaskData, TaskKind
+from mtl_core import weighting
 from mtl_core.train import conflict as conflict_math
 from mtl_core.train.data import TaskStream, eval_rows, make_batch, stable_seed, task_sampling_probabilities
 from mtl_core.train.metrics import score
@@ -181,8 +182,11 @@ class Trainer:
         self.device = device
         self.autocast_dtype = autocast_dtype
         self.model = build_model(run, data, vocabulary).to(device)
-        self.optimizer = build_optimizer(self.spec, self.model.parameters())
         self.weights = {t: self.spec.weights.get(t, 1.0) for t in self.tasks}
+        # A single-task baseline trains its one loss as it is, whatever method its experiment compares.
+        method = weighting.normalise(self.spec.weighting if run.kind == "mtl" else weighting.DEFAULT)
+        self.method = weighting.build(method, self.tasks, self.weights, run.seed, device)
+        self.optimizer = build_optimizer(self.spec, list(self.model.parameters()) + self.method.parameters())
         self.soft_lambda = self.spec.soft_lambda if self.model.sharing == "soft" else 0.0
         batch = self.spec.batch_size
         # Tasks labelling the same inputs (ATIS intent and slots, the synthetic family) draw the same rows
@@ -236,44 +240,93 @@ class Trainer:
         batches = {t: self._batch(t, self.streams[t].next_rows()) for t in active}
         losses = {t: self._loss(t, batches[t]) for t in active}
         self.pending_losses += [(step, task, loss.detach()) for task, loss in losses.items()]
-
-        weighted = {t: self.weights[t] * losses[t] for t in active}
         affinity = self.affinity_step(step)
-        if (measure or affinity) and self.sampling == "all":
-            per_task = self._measured_backward(step, weighted, recorder if measure else None)
-            if affinity:
-                self._record_affinity(step, per_task, batches, recorder)
-        else:
-            total = sum(weighted.values())
+        per_task = self._backward(step, losses, recorder, measure, per_task_needed=affinity)
+        if affinity:
+            self._record_affinity(step, per_task, batches, recorder)
+        self.optimizer.step()
+
+    def _backward(self, step: int, losses: dict[str, torch.Tensor], recorder: Recorder, measure: bool,
+                  per_task_needed: bool = False) -> dict | None:
+        """The one backward path: the update the weighting method asks for, with exactly what it needs.
+
+        A method that needs the losses gives coefficients c_t: the update is ∇(Σ_t c_t L_t + R), one backward
+        pass, unless this step measures conflict (or lookahead affinity), when the per-task gradients of c_t L_t
+        are taken one task at a time and summed (the same update). A method that needs the Gram gets it from
+        the per-task gradients of L_t, taken once; the shared trunk gets Σ_t w_t g_t. Conflict statistics read
+        the same Gram. Returns {task: {layer: [gradient per shared parameter]}} when per-task gradients were taken.
+        """
+        method = self.method
+        every_task = self.sampling == "all"
+        scales = None if method.uses_gradients else method.scales(losses, step)
+        if not method.uses_gradients and not ((measure or per_task_needed) and every_task):
+            total = sum(scales[t] * losses[t] for t in losses)
+            regulariser = method.regulariser()
+            if regulariser is not None:
+                total = total + regulariser
             if self.soft_lambda:
                 total = total + self.soft_lambda * self.model.soft_penalty()
             total.backward()
             if measure:
                 self._probe_conflict(step, recorder)
-        self.optimizer.step()
+            return None
 
-    def _measured_backward(self, step: int, weighted: dict[str, torch.Tensor], recorder: Recorder | None) -> dict:
-        """T backward passes, one per task, whose sum is the update: exact g_t at no extra forward cost.
-
-        Returns {task: {layer: [gradient per shared parameter]}}; records conflict when given a recorder.
-        """
-        per_task = {}
-        for task, loss in weighted.items():
+        scaled = losses if method.uses_gradients else {t: _detached(scales[t]) * losses[t] for t in losses}
+        per_task, shared_of, head_of = {}, {}, {}
+        for task, loss in scaled.items():
             groups = self.model.shared_layer_groups(task)
             shared = [p for params in groups.values() for p in params]
             head = self.model.head_parameters(task)
             if not loss.requires_grad:
                 continue
             grads = torch.autograd.grad(loss, shared + head, allow_unused=True)
-            for parameter, grad in zip(shared + head, grads):
-                if grad is not None:
-                    parameter.grad = grad if parameter.grad is None else parameter.grad + grad
+            if not method.uses_gradients:  # the update is the sum of the per-task gradients
+                for parameter, grad in zip(shared + head, grads):
+                    if grad is not None:
+                        parameter.grad = grad if parameter.grad is None else parameter.grad + grad
             per_task[task] = _split_by_layer(groups, grads[: len(shared)])
+            shared_of[task], head_of[task] = shared, list(zip(head, grads[len(shared):]))
+        grams = conflict_math.layer_grams(per_task) if per_task else {}
+        if method.uses_gradients and per_task:
+            self._combine(step, losses, per_task, shared_of, head_of, grams)
+        elif method.parameters():  # the method's own parameters (uncertainty weighting's log-variances)
+            objective = sum(scales[t] * losses[t].detach() for t in losses)
+            regulariser = method.regulariser()
+            if regulariser is not None:
+                objective = objective + regulariser
+            for parameter, grad in zip(method.parameters(), torch.autograd.grad(objective, method.parameters(),
+                                                                             allow_unused=True)):
+                parameter.grad = grad
         if self.soft_lambda:
             (self.soft_lambda * self.model.soft_penalty()).backward()
-        if recorder is not None:
-            self._record_conflict(step, per_task, recorder)
+        if measure and every_task:
+            self._record_conflict(step, per_task, recorder, grams)
         return per_task
+
+    def _combine(self, step, losses, per_task, shared_of, head_of, grams) -> None:
+        """Shared trunk: Σ_t w_t g_t with w from the method; heads: w_t ∇L_t or their own ∇L_t."""
+        method, tasks = self.method, list(per_task)
+        matrix = None
+        if method.needs == "grads":
+            matrix = torch.stack([conflict_math.flatten([g for layer in per_task[t].values() for g in layer])
+                                  for t in tasks])
+        weights = method.gram_weights(grams[conflict_math.ALL_LAYERS], grams, {t: losses[t] for t in tasks}, step,
+                                      matrix=matrix).tolist()
+        shared = shared_of[tasks[0]]
+        flat = {t: [g for layer in per_task[t].values() for g in layer] for t in tasks}
+        for index, parameter in enumerate(shared):
+            total = None
+            for task, weight in zip(tasks, weights):
+                grad = flat[task][index]
+                if grad is not None:
+                    total = weight * grad if total is None else total + weight * grad
+            if total is not None:
+                parameter.grad = total if parameter.grad is None else parameter.grad + total
+        for task, weight in zip(tasks, weights):
+            for parameter, grad in head_of[task]:
+                if grad is not None:
+                    grad = weight * grad if method.heads_weighted else grad
+                    parameter.grad = grad if parameter.grad is None else parameter.grad + grad
 
     @measurement
     @torch.no_grad()
@@ -326,32 +379,37 @@ class Trainer:
         """Per-task gradients on probe batches (one-task sampling or noise floor only); no update."""
         per_task = {}
         for task in self.tasks:
-            loss = self.weights[task] * self._loss(task, self._batch(task, self.probe_streams[task].next_rows()))
+            loss = self._probe_coefficient(task) * self._loss(task, self._batch(task, self.probe_streams[task].next_rows()))
             groups = self.model.shared_layer_groups(task)
             shared = [p for params in groups.values() for p in params]
             grads = torch.autograd.grad(loss, shared, allow_unused=True)
             per_task[task] = _split_by_layer(groups, grads)
         self._record_conflict(step, per_task, recorder)
 
-    def _record_conflict(self, step: int, per_task: dict, recorder: Recorder) -> None:
+    def _probe_coefficient(self, task: str) -> float:
+        """What a probe gradient is taken of: the task's loss as it enters the update (c_t L_t for a method of
+        the losses, L_t for a method of the gradients), so probe norms read like training-step norms."""
+        return 1.0 if self.method.uses_gradients else self.method.last_weights[task]
+
+    def _record_conflict(self, step: int, per_task: dict, recorder: Recorder, grams: dict | None = None) -> None:
         if not per_task or not next(iter(per_task.values())):
             return
         tasks = list(per_task)
-        grams = conflict_math.layer_grams(per_task)
+        grams = grams or conflict_math.layer_grams(per_task)
         for task, norm in zip(tasks, conflict_math.gradient_norms(grams[conflict_math.ALL_LAYERS])):
             recorder.metric(step, task, "train", "grad_norm", norm)
         for layer, gram in grams.items():
             for (i, j), (cos, magnitude) in conflict_math.pair_statistics(gram).items():
                 a, b = sorted((tasks[i], tasks[j]))
                 recorder.conflict(step, layer, a, b, cos, magnitude)
-        if self.spec.noise_floor:
+        if self.spec.noise_floor and (not self.spec.conflict_every or step % self.spec.conflict_every == 0):
             self._record_noise_floor(step, per_task, recorder)
 
     @measurement
     def _record_noise_floor(self, step: int, per_task: dict, recorder: Recorder) -> None:
         """cos between the task's gradient on its training batch and on an independent probe batch."""
         for task, layered in per_task.items():
-            loss = self.weights[task] * self._loss(task, self._batch(task, self.probe_streams[task].next_rows()))
+            loss = self._probe_coefficient(task) * self._loss(task, self._batch(task, self.probe_streams[task].next_rows()))
             groups = self.model.shared_layer_groups(task)
             shared = [p for params in groups.values() for p in params]
             other = torch.autograd.grad(loss, shared, allow_unused=True)
@@ -435,6 +493,9 @@ class Trainer:
             if count:
                 recorder.metric(step, task, "train", "loss", self.state.loss_sums[task] / count)
         self.state.loss_sums, self.state.loss_counts = {}, {}
+        if len(self.tasks) > 1:  # the weights the method applied on the latest step: λ_t for static λ
+            for task, value in self.method.last_weights.items():
+                recorder.metric(step, task, "train", "weight", value)
         if self.model.sharing == "soft":
             for task, distance in self.model.soft_distances().items():
                 recorder.metric(step, task, "train", "soft_distance", distance)
@@ -449,7 +510,8 @@ class Trainer:
         if self.state.step == 0:
             self.record_losses(0, recorder)  # soft distances start at 0
         for step in range(self.state.step + 1, self.total_steps + 1):
-            measure = bool(k) and can_measure and step % k == 0
+            # A method of the gradients builds the Gram every step: its conflict statistics are recorded every step.
+            measure = bool(k) and can_measure and (step % k == 0 or self.method.uses_gradients)
             self.train_step(step, recorder, measure)
             self.state.step = step
             logging = step % self.loss_every == 0 or step == self.total_steps
@@ -495,6 +557,7 @@ class Trainer:
             "measurement_rng": self.measurement_rng.state,
             "loop": self.state.__dict__,
             "best_model": self.best_model_state,
+            "weighting": self.method.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -509,6 +572,8 @@ class Trainer:
         self.measurement_rng.state = state["measurement_rng"]
         self.state = LoopState(**copy.deepcopy(state["loop"]))
         self.best_model_state = state["best_model"]
+        if "weighting" in state:  # checkpoints written before weighting methods existed: static λ, no state
+            self.method.load_state_dict(state["weighting"])
 
 
 def load_checkpoint(path, device: torch.device) -> dict:
@@ -534,6 +599,11 @@ def input_key(task_data: TaskData) -> str:
         for tokens in inputs:
             digest.update("\x1f".join(tokens).encode("utf-8", "replace") + b"\x1e")
     return digest.hexdigest()
+
+
+def _detached(value):
+    """A coefficient as a constant: a tensor that carries a gradient to a method's parameters, detached."""
+    return value.detach() if isinstance(value, torch.Tensor) else value
 
 
 def _split_by_layer(groups: dict[str, list], grads) -> dict[str, list]:
