@@ -3,6 +3,8 @@ paper's algorithm 1 (cvxpy with ECOS, 20 iterations of its concave-convex proced
 
 TorchJD's Nash-MTL reads the T × P Jacobian J but only through J Jᵀ and ‖αᵀJ‖; both equal those of a
 T × T root M of the Gram (M Mᵀ = G), so the method runs on the Gram like the others."""
+import warnings
+
 import numpy as np
 from torchjd.aggregation import NashMTL as TorchJDNashMTL
 
@@ -25,7 +27,9 @@ class NashMTL(TorchJDGramMethod):
                               optim_niter=int(self.settings["optim_niter"])).weighting
 
     def gram_weights(self, gram, layer_grams, losses, step, matrix=None):
-        weights = self.weighting(psd_root(gram)).double()
+        with warnings.catch_warnings():  # cvxpy notes that this problem is not DPP (no faster re-solves): known, harmless
+            warnings.filterwarnings("ignore", message=".*not DPP.*")
+            weights = self.weighting(psd_root(gram)).double()
         self.remember(dict(zip(self.tasks, weights.tolist())))
         return weights.to(gram.device)
 

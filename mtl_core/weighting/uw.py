@@ -27,7 +27,7 @@ class Uncertainty(WeightingMethod):
     def scales(self, losses, step):
         coefficients = 0.5 * torch.exp(-self.log_variance)
         out = {t: coefficients[self.tasks.index(t)] for t in losses}
-        self.remember({t: float(c) for t, c in out.items()})
+        self.remember({t: float(c.detach()) for t, c in out.items()})
         return out
 
     def regulariser(self):
