@@ -246,3 +246,53 @@ def test_static_lambda_trains_exactly_as_the_stored_reference(case):
 def test_single_task_baselines_train_static_whatever_the_experiment_compares():
     trainer = make_trainer(["synth_1"], kind="stl", total_steps=2, weighting="pcgrad")
     assert trainer.method.name == "static"
+
+
+# ---- the command line -------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--weighting", "nope"], "error: weighting: unknown method 'nope'; allowed: static, "),
+    (["run", "--weighting", "cagrad", "--weighting-option", "c=abc"], "--weighting-option: c must be a number"),
+    (["run", "--weighting", "cagrad", "--weighting-option", "radius=1"], "cagrad has no option 'radius'; its options: c"),
+    (["run", "--weighting", "pcgrad", "--sharing", "soft"], "soft sharing gives each task its own encoder"),
+    (["run", "--weighting", "mgda", "--sampling", "proportional"], "sampling: weighting 'mgda' needs every task's loss"),
+    (["submit", "--weighting-grid", "static,nope"], "weighting: unknown method 'nope'"),
+    (["submit", "--weighting-grid", "static,pcgrad", "--sharing", "soft"], "weighting-grid: weighting: 'pcgrad'"),
+])
+def test_a_bad_weighting_on_the_command_line_is_one_line_exit_2_and_nothing_stored(argv, message, tmp_path, capsys):
+    from mtl_core.cli import main
+
+    store = tmp_path / "runs.sqlite"
+    code = main(argv[:1] + ["--tasks", "synth_1,synth_2", "--steps", "5", "--store", str(store)] + argv[1:])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not store.exists()
+
+
+def test_a_weighting_sweep_compares_each_method_with_the_same_baselines():
+    from mtl_core.jobs.sweep import expand_grid
+
+    spec = ExperimentSpec(tasks=TWO, steps=5)
+    runs = expand_grid(spec, weights_grid=[{"synth_1": 1, "synth_2": 0.5}, {"synth_1": 0.5, "synth_2": 1}],
+                       weighting_grid=["static", "pcgrad", "uw"])
+    mtl = [(r.experiment.weighting["name"], r.experiment.weights) for r in runs if r.kind == "mtl"]
+    # static runs every λ setting; methods that choose their own weights run once, with λ = 1.
+    assert mtl == [("static", {"synth_1": 1.0, "synth_2": 0.5}), ("static", {"synth_1": 0.5, "synth_2": 1.0}),
+                   ("pcgrad", {"synth_1": 1.0, "synth_2": 1.0}), ("uw", {"synth_1": 1.0, "synth_2": 1.0})]
+    assert sorted(r.tasks[0] for r in runs if r.kind == "stl") == TWO  # one baseline per task, shared by all four
+
+
+def test_a_configuration_names_its_method_and_shares_its_baselines_with_every_other_method():
+    from mtl_core.analysis.configurations import baseline_key, configuration
+    from mtl_core.spec import RunSpec
+
+    def stored(weighting_value):
+        spec = ExperimentSpec(tasks=TWO, steps=5, weighting=weighting_value).validated()
+        run = RunSpec(kind="mtl", tasks=TWO, seed=0, experiment=spec)
+        return {"spec_json": json.dumps(run.to_dict()), "tasks": TWO}
+
+    pcgrad, static = configuration(stored("pcgrad")), configuration(stored("static"))
+    assert pcgrad["weighting"] == {"name": "pcgrad", "options": {}} and static["weighting"]["name"] == "static"
+    assert all(baseline_key(pcgrad, t) == baseline_key(static, t) for t in TWO)
+    old = json.loads(stored("static")["spec_json"])
+    del old["experiment"]["weighting"]  # a run stored before weighting methods existed trained static λ
+    assert configuration({"spec_json": json.dumps(old), "tasks": TWO})["weighting"] == static["weighting"]

@@ -4,7 +4,8 @@ single-task baselines. `show`, Compare, the relatedness map and the teaching lab
 An experiment may hold many multi-task configurations (a sweep's λ grid × task subsets, a map's
 pairs and all-task run, a grouping check's groups, a lesson's front). A configuration is what a
 multi-task run trained apart from its seed: its tasks, their λ, the sharing mode (with λ_soft for
-soft sharing, the layers for hierarchical sharing) and every other training setting. Settings that
+soft sharing, the layers for hierarchical sharing, the number of experts for MMoE) and every other
+training setting. Settings that
 only say how a run is measured (conflict / affinity / noise-floor intervals, probe inputs) or that
 describe the experiment (seeds, name, baselines, device) are not part of it: measuring never
 changes a run.
@@ -25,14 +26,14 @@ import pandas as pd
 
 from mtl_core.analysis.compare import RESULT_COLUMNS, compare_runs
 from mtl_core.analysis.convergence import STILL_IMPROVING_NOTE, suggested_steps, task_convergence
-from mtl_core.spec import ExperimentSpec
+from mtl_core.spec import DEFAULT_EXPERTS, ExperimentSpec
 from mtl_core.weighting import label as weighting_label
 
 # Say how a run is measured, where it runs, or what the experiment holds; never how a run trains.
 NOT_TRAINING_FIELDS = frozenset({"conflict_every", "noise_floor", "affinity_every", "probe_examples",
                                  "seeds", "name", "baselines", "device"})
 # What a multi-task configuration sets beyond the training settings its baselines share.
-MULTI_TASK_FIELDS = ("tasks", "weights", "weighting", "sharing", "soft_lambda", "layers")
+MULTI_TASK_FIELDS = ("tasks", "weights", "weighting", "sharing", "soft_lambda", "layers", "experts")
 
 
 def run_settings(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,6 +60,10 @@ def configuration(run: Mapping[str, Any]) -> dict[str, Any]:
     config["soft_lambda"] = settings["soft_lambda"] if settings["sharing"] == "soft" and len(tasks) > 1 else None
     config["layers"] = ({t: head_layer(settings, t) for t in tasks}
                         if settings["sharing"] == "hierarchical" else {})
+    # MMoE's number of experts; other modes' configurations do not carry the field (their ids stay as they were).
+    config.pop("experts", None)
+    if settings["sharing"] == "mmoe" and len(tasks) > 1:
+        config["experts"] = int(settings.get("experts", DEFAULT_EXPERTS))
     return config
 
 
@@ -68,6 +73,14 @@ def weighting_of(settings: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(value, str):
         value = {"name": value, "options": {}}
     return {"name": value.get("name", "static"), "options": dict(value.get("options") or {})}
+
+
+def lambda_role(name: str | None) -> str | None:
+    """How the named weighting method treats λ ('weights', 'start', 'ignored'); None for a name not registered."""
+    from mtl_core.weighting import methods
+
+    cls = methods().get(name or "static")
+    return cls.lambdas if cls else None
 
 
 def configuration_id(config: Mapping[str, Any]) -> str:
@@ -89,7 +102,7 @@ def baseline_key(settings_or_config: Mapping[str, Any], task: str) -> str:
 
 def _label(config: Mapping[str, Any], varying: list[str]) -> str:
     parts = ["+".join(config["tasks"])]
-    if "weights" in varying:
+    if "weights" in varying and lambda_role(config.get("weighting", {}).get("name")) != "ignored":
         parts.append("λ " + ", ".join(f"{t}={config['weights'][t]:g}" for t in config["tasks"]))
     if "weighting" in varying:
         parts.append(weighting_label(config["weighting"]))
@@ -97,6 +110,8 @@ def _label(config: Mapping[str, Any], varying: list[str]) -> str:
         parts.append(config["sharing"])
     if "soft_lambda" in varying and config["soft_lambda"] is not None:
         parts.append(f"λ_soft={config['soft_lambda']:g}")
+    if "experts" in varying and config.get("experts") is not None:
+        parts.append(f"E={config['experts']}")
     if "layers" in varying and config["layers"]:
         parts.append("layers " + ", ".join(f"{t}={config['layers'][t]}" for t in config["tasks"]))
     parts += [f"{key}={config.get(key)}" for key in varying if key not in MULTI_TASK_FIELDS]

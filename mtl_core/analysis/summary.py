@@ -84,13 +84,15 @@ def experiment_summary(store: Store, experiment_id: str) -> dict:
     runs = store.runs(experiment_id)
     configurations = configuration_summaries(store, runs)
     spec = json.loads(experiment["spec_json"])
+    configuration_of = {run_id: entry["id"] for entry in configurations for run_id in entry["run_ids"]}
     summary = {
         "experiment_id": experiment_id,
         "name": experiment["name"],
         "kind": experiment["kind"],
         "sharing": spec.get("sharing"),
         "runs": [{"id": r["id"], "kind": r["kind"], "tasks": r["tasks"], "seed": r["seed"], "status": r["status"],
-                  "device": r["device"], "error": r["error"]} for r in runs],
+                  "device": r["device"], "error": r["error"], "configuration": configuration_of.get(r["id"])}
+                 for r in runs],
         "configurations": configurations,
         "sign_convention": SIGN_CONVENTION,
     }

@@ -204,7 +204,9 @@ def print_summary(summary: dict, as_json: bool) -> None:
     print(f"experiment {summary['experiment_id']}  sharing: {summary['sharing']}")
     for run in summary["runs"]:
         error = f"  ({run['error']})" if run["error"] and run["status"] != "completed" else ""
-        print(f"  {run['kind']:3}  seed {run['seed']}  {'+'.join(run['tasks']):40} {run['status']}{error}")
+        configuration = f"  [{run['configuration']}]" if run.get("configuration") and len(summary["configurations"]) > 1 \
+            else ""
+        print(f"  {run['kind']:3}  seed {run['seed']}  {'+'.join(run['tasks']):40} {run['status']}{error}{configuration}")
     configurations = summary["configurations"]
     if len(configurations) > 1:
         print(f"\n{len(configurations)} multi-task configurations, each against its matched single-task baselines "
