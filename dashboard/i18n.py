@@ -84,6 +84,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.lesson.weights": {"en": "Loss weights", "zh": "损失权重"},
     "lab.lesson.soft": {"en": "Soft sharing", "zh": "软共享"},
     "lab.lesson.attach": {"en": "Where to attach a task", "zh": "任务接在哪一层"},
+    "lab.lesson.methods": {"en": "Does a clever weighting method beat tuned weights?",
+                           "zh": "巧妙的加权方法能胜过调好的权重吗？"},
+    "lab.setting.methods": {"en": "Adaptive weighting methods to put on the front (one run each)",
+                            "zh": "放到前沿图上比较的自适应加权方法（每种一次运行）"},
     "lab.presets": {"en": "Presets", "zh": "预设"},
     "lab.setting.p": {"en": "Task relatedness p (cosine of the task weight vectors)", "zh": "任务相关性 p（两个任务权重向量的余弦）"},
     "lab.setting.steps": {"en": "Training steps", "zh": "训练步数"},
@@ -173,6 +177,55 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "独立模型：synth_1 {x:.3f}，synth_2 {y:.3f}。"},
     "lab.w.zero": {"en": "Both weights are 0: nothing would be trained. Raise one of them.",
                    "zh": "两个权重都是 0：什么也不会训练。请调高其中一个。"},
+    # methods (adaptive loss weighting against the static λ front)
+    "lab.m.look": {
+        "en": "Two unrelated synthetic tasks (p = 0 by default) share one model. Five static weightings λ trace the "
+              "**front** of what tuning λ can reach; each adaptive method you pick (uncertainty weighting, PCGrad, "
+              "FAMO, MGDA, …) sets the weights itself and becomes one labelled point. Both axes are Δ against "
+              "separate single-task models (positive = the shared model is better; upper-right is better). A method "
+              "**below-left of the front** is beaten by some λ on both tasks; **on** it, it is a trade-off a λ "
+              "could also pick; **beyond** it, it beats a λ on both tasks. Each label carries the method's step "
+              "cost next to a static-λ step.",
+        "zh": "两个不相关的合成任务（默认 p = 0）共享一个模型。五种固定权重 λ 描出调 λ 所能达到的**前沿**；你选择的每种"
+              "自适应方法（不确定性加权、PCGrad、FAMO、MGDA……）自己决定权重，画成一个带标签的点。两个坐标轴都是相对独立"
+              "单任务模型的 Δ（正值 = 共享模型更好；越靠右上越好）。落在**前沿左下方**的方法在两个任务上都被某个 λ 超越；"
+              "**在前沿上**说明它只是一种 λ 也能选出的权衡；**超出前沿**说明它在两个任务上都胜过某个 λ。每个标签还标出"
+              "该方法每步的耗时相对固定 λ 的倍数。"},
+    "lab.m.front_title": {"en": "Static λ front vs adaptive weighting methods (upper-right is better)",
+                          "zh": "固定 λ 前沿与自适应加权方法（越靠右上越好）"},
+    "lab.m.x_axis": {"en": "Δ synth_1 vs separate models, % (higher is better)",
+                     "zh": "synth_1 相对独立模型的 Δ，%（越高越好）"},
+    "lab.m.y_axis": {"en": "Δ synth_2 vs separate models, % (higher is better)",
+                     "zh": "synth_2 相对独立模型的 Δ，%（越高越好）"},
+    "lab.m.static": {"en": "static λ", "zh": "固定 λ"},
+    "lab.m.front": {"en": "static-λ front", "zh": "固定 λ 前沿"},
+    "lab.m.baseline": {"en": "separate models (Δ = 0)", "zh": "独立模型（Δ = 0）"},
+    "lab.m.cost": {"en": "{ratio:.1f}× a static-λ step", "zh": "每步耗时为固定 λ 的 {ratio:.1f} 倍"},
+    "lab.m.cost_unmeasured": {"en": "cost not measured yet", "zh": "耗时尚未测量"},
+    "lab.m.none": {"en": "Pick at least one method to put next to the static front.",
+                   "zh": "请至少选择一种方法与固定 λ 前沿比较。"},
+    "lab.m.summary_front": {
+        "en": "Static λ: {front} of {n} settings are on the front. Best synth_1: Δ {ax:+.1f}% at λ = ({a1:g}, {a2:g}); "
+              "best synth_2: Δ {by:+.1f}% at λ = ({b1:g}, {b2:g}).",
+        "zh": "固定 λ：{n} 种设置中有 {front} 种在前沿上。synth_1 最好：λ = ({a1:g}, {a2:g}) 时 Δ {ax:+.1f}%；"
+              "synth_2 最好：λ = ({b1:g}, {b2:g}) 时 Δ {by:+.1f}%。"},
+    "lab.m.summary_dominated": {
+        "en": "**{method}** (Δ {x:+.1f}% / {y:+.1f}%, {cost}): dominated by the static front: {by} is at least as good "
+              "on both tasks.",
+        "zh": "**{method}**（Δ {x:+.1f}% / {y:+.1f}%，{cost}）：被固定 λ 前沿支配：{by} 在两个任务上都不比它差。"},
+    "lab.m.summary_on": {
+        "en": "**{method}** (Δ {x:+.1f}% / {y:+.1f}%, {cost}): on the front: no static λ beats it on both tasks and it "
+              "beats no point of the front on both, a trade-off that tuning λ could also reach.",
+        "zh": "**{method}**（Δ {x:+.1f}% / {y:+.1f}%，{cost}）：在前沿上：没有哪个固定 λ 在两个任务上都胜过它，它也没有"
+              "在两个任务上都胜过前沿上的任何点，这是调 λ 也能达到的权衡。"},
+    "lab.m.summary_beyond": {
+        "en": "**{method}** (Δ {x:+.1f}% / {y:+.1f}%, {cost}): beyond the static front: it beats {beats} on both tasks.",
+        "zh": "**{method}**（Δ {x:+.1f}% / {y:+.1f}%，{cost}）：超出固定 λ 前沿：它在两个任务上都胜过 {beats}。"},
+    "lab.m.summary_cost": {
+        "en": "Cost: a method's step time relative to a static-λ step on the medium trunk, as measured by "
+              "benchmarks/weighting_cost.py; gradient-based methods need one backward pass per task.",
+        "zh": "耗时：方法每步时间相对固定 λ 一步的倍数（中等主干，由 benchmarks/weighting_cost.py 测得）；基于梯度的方法"
+              "每个任务都需要一次反向传播。"},
     # soft
     "lab.soft.look": {
         "en": "Each task gets its own encoder θ_t; a penalty λ_soft Σ‖θ_t − θ_s‖² pulls them towards their "
@@ -385,6 +438,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "θ_s is the mean of the task encoders. λ_soft pulls each encoder towards it: a small distance "
               "means the tasks effectively share one encoder.",
         "zh": "θ_s 是各任务编码器的平均。λ_soft 把每个编码器拉向它：距离小说明这些任务实际上共用同一个编码器。"},
+    "runs.weights": {"en": "Loss weights over training", "zh": "训练过程中的损失权重"},
+    "runs.weights_caption": {
+        "en": "The effective weight of each task's loss at every logged step, as set by the weighting method: {methods}.",
+        "zh": "每个记录步上各任务损失的实际权重，由加权方法设定：{methods}。"},
+    "runs.weights_title": {"en": "Effective task weights over training", "zh": "训练过程中各任务的实际权重"},
+    "runs.weights_axis": {"en": "weight of the task's loss", "zh": "任务损失的权重"},
+    "runs.weights_none": {"en": "No weights recorded yet: they appear at the first logged training step.",
+                          "zh": "尚未记录权重：它们会在第一个记录的训练步出现。"},
     "runs.polling": {"en": "Updating every {seconds} s while runs are queued or running.",
                      "zh": "有运行在排队或进行中时，每 {seconds} 秒刷新一次。"},
     # ---- Compare -------------------------------------------------------------------------------
@@ -460,6 +521,31 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "本实验训练了 {n} 种多任务配置（任务子集、λ、共享方式）。每种配置都与它自己的单任务基线比较："
               "相同的任务、种子与训练设置。在下方选择一种查看其图表。"},
     "compare.configuration": {"en": "Configuration", "zh": "配置"},
+    "compare.front": {"en": "Static λ against adaptive weighting methods", "zh": "固定 λ 与自适应加权方法"},
+    "compare.front_help": {
+        "en": "One point per multi-task configuration: Δ of {x} across, Δ of {y} up, in % against its single-task "
+              "baselines (positive = the shared model is better; upper-right is better; separate models sit at 0). "
+              "The static-λ configurations form the front (the line); each adaptive method is a labelled point with "
+              "its step cost next to a static-λ step.",
+        "zh": "每个点是一种多任务配置：横轴为 {x} 的 Δ，纵轴为 {y} 的 Δ，单位 %，相对其单任务基线（正值 = 共享模型更好；"
+              "越靠右上越好；独立模型位于 0）。固定 λ 的配置构成前沿（连线）；每种自适应方法是一个带标签的点，并标出其每步"
+              "耗时相对固定 λ 的倍数。"},
+    "compare.front_title": {"en": "Δ per task: static λ front vs adaptive methods (upper-right is better)",
+                            "zh": "各任务的 Δ：固定 λ 前沿与自适应方法（越靠右上越好）"},
+    "compare.front_axis": {"en": "Δ {task} (%), higher is better", "zh": "{task} 的 Δ（%），越高越好"},
+    "compare.front_x": {"en": "Task across", "zh": "横轴任务"},
+    "compare.front_y": {"en": "Task up", "zh": "纵轴任务"},
+    "compare.front_waiting": {"en": "The front appears once configurations have results for both tasks.",
+                              "zh": "当各配置在两个任务上都有结果后，这里会显示前沿。"},
+    "compare.front_where": {"en": "Where each method landed", "zh": "每种方法落在哪里"},
+    "compare.front_col.method": {"en": "method", "zh": "方法"},
+    "compare.front_col.x": {"en": "Δ {task} (%)", "zh": "{task} 的 Δ（%）"},
+    "compare.front_col.cost": {"en": "step cost", "zh": "每步耗时"},
+    "compare.front_col.where": {"en": "against the static front", "zh": "相对固定 λ 前沿"},
+    "compare.where.dominated": {"en": "dominated by {by}", "zh": "被 {by} 支配"},
+    "compare.where.on": {"en": "on the front", "zh": "在前沿上"},
+    "compare.where.beyond": {"en": "beyond the front (beats {beats})", "zh": "超出前沿（胜过 {beats}）"},
+    "compare.where.none": {"en": "no static λ to compare with", "zh": "没有可比较的固定 λ"},
     "compare.download_configurations": {"en": "Every configuration (CSV)", "zh": "全部配置（CSV）"},
     "compare.still_improving": {
         "en": "Still improving at the end of training: {tasks}. Δ reflects learning speed, not transfer; "
@@ -525,6 +611,66 @@ STRINGS: dict[str, dict[str, str]] = {
                         "zh": "λ_soft：把编码器拉向平均编码器 θ_s 的强度"},
     "new.soft_lambda_help": {"en": "0 = independent encoders; large values approach hard sharing.",
                              "zh": "0 = 各自独立的编码器；取值很大时接近硬共享。"},
+    "new.weighting": {"en": "Loss-weighting method", "zh": "损失加权方法"},
+    "new.weighting_help": {
+        "en": "How the task losses are combined at every step. Static λ multiplies each loss by the weight you set; "
+              "the other methods choose the weights themselves while training.",
+        "zh": "每一步如何组合各任务的损失。固定 λ 用你设定的权重乘以每个损失；其他方法在训练中自己决定权重。"},
+    "new.weighting_option": {"en": "{method}: {option}", "zh": "{method}：{option}"},
+    "new.weighting_reference": {"en": "Reference: {reference}", "zh": "参考文献：{reference}"},
+    "new.weighting_cost": {"en": "Cost: {ratio:.1f}× a static-λ step on the medium trunk",
+                           "zh": "耗时：中等主干上每步为固定 λ 的 {ratio:.1f} 倍"},
+    "new.weighting_cost_unmeasured": {"en": "Cost: not measured yet (benchmarks/weighting_cost.py measures it)",
+                                      "zh": "耗时：尚未测量（由 benchmarks/weighting_cost.py 测量）"},
+    "new.weights_start": {"en": "**Starting weights λ_t**: {method} starts from these and then adjusts them",
+                          "zh": "**起始权重 λ_t**：{method} 从这些值出发，然后自行调整"},
+    "new.weights_ignored": {"en": "{method} chooses the task weights itself, so there is no λ to set (every λ_t = 1).",
+                            "zh": "{method} 自己决定各任务的权重，因此无需设置 λ（所有 λ_t = 1）。"},
+    "new.family.static": {"en": "static", "zh": "固定"},
+    "new.family.loss-based": {"en": "loss-based", "zh": "基于损失"},
+    "new.family.gradient-based": {"en": "gradient-based", "zh": "基于梯度"},
+    "weighting.explain.static": {"en": "Each task's loss is multiplied by the λ you choose; tuned well, this often "
+                                       "matches adaptive methods.",
+                                 "zh": "每个任务的损失乘以你选的 λ；调得好时，它常常不输自适应方法。"},
+    "weighting.explain.dwa": {"en": "Gives more weight to the tasks whose loss has been falling slowest lately.",
+                              "zh": "给近期损失下降最慢的任务更大的权重。"},
+    "weighting.explain.famo": {"en": "Raises the weight of tasks whose log-loss is falling slowest, at the cost of a "
+                                     "plain step.",
+                               "zh": "提高对数损失下降最慢的任务的权重，每步耗时与普通一步相当。"},
+    "weighting.explain.rlw": {"en": "Draws random weights each step; if a clever method cannot beat this, it is not "
+                                    "doing much.",
+                              "zh": "每一步随机抽取权重；如果巧妙的方法连它都胜不过，那它其实没起多大作用。"},
+    "weighting.explain.uw": {"en": "Learns a noise level per task and divides its loss by it: noisy or large losses "
+                                   "count less.",
+                             "zh": "为每个任务学习一个噪声水平并用它去除损失：噪声大或数值大的损失占比更小。"},
+    "weighting.explain.aligned_mtl": {"en": "Rescales the task gradients so that none dominates and they are as well "
+                                            "conditioned as possible.",
+                                      "zh": "重新缩放各任务梯度，使没有哪个占主导，并让它们的条件数尽可能好。"},
+    "weighting.explain.cagrad": {"en": "Stays close to the average gradient but bends it to help the task that would "
+                                       "gain least.",
+                                 "zh": "保持接近平均梯度，但把它弯向收益最小的任务。"},
+    "weighting.explain.gradnorm": {"en": "Tunes the weights so that tasks training slower get larger gradients on the "
+                                         "last shared layer.",
+                                   "zh": "调整权重，使训练较慢的任务在最后一个共享层上得到更大的梯度。"},
+    "weighting.explain.imtl_g": {"en": "Chooses the update that makes equal progress along every task's gradient "
+                                       "direction.",
+                                 "zh": "选择在每个任务的梯度方向上取得同等进展的更新。"},
+    "weighting.explain.mgda": {"en": "Steps along the smallest combination of the task gradients, a direction no task "
+                                     "objects to.",
+                               "zh": "沿各任务梯度的最小组合前进，这是没有任务反对的方向。"},
+    "weighting.explain.nash_mtl": {"en": "Treats the tasks as players bargaining over the update; each gets a fair "
+                                         "share of progress.",
+                                   "zh": "把各任务看作就更新讨价还价的参与者；每个任务都获得公平的一份进展。"},
+    "weighting.explain.pcgrad": {"en": "Where two task gradients point against each other, removes the conflicting "
+                                       "part before summing.",
+                                 "zh": "当两个任务的梯度方向相反时，先去掉冲突的分量再求和。"},
+    "weighting.explain.upgrad": {"en": "Projects every task's gradient so that it conflicts with none of the others, "
+                                       "then averages.",
+                                 "zh": "投影每个任务的梯度，使它与其他任务都不冲突，然后取平均。"},
+    "new.experts": {"en": "Experts E: the expert encoders the task gates choose from",
+                    "zh": "专家数 E：各任务门控从中选择的专家编码器个数"},
+    "new.experts_help": {"en": "Each task's loss runs every expert, so a step takes about E times as long.",
+                         "zh": "每个任务的损失都要经过所有专家，因此一步大约需要 E 倍的时间。"},
     "new.layers": {"en": "**Layer each task's head reads** (1 = closest to the input, {depth} = top)",
                    "zh": "**每个任务的输出头读取的层**（1 = 最靠近输入，{depth} = 顶层）"},
     "new.layer_for": {"en": "layer for {task}", "zh": "{task} 的层"},
@@ -566,7 +712,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "new.not_launched": {"en": "Not launched: {error}", "zh": "未启动：{error}"},
     # the explanations of dashboard/text.py (English: the text there)
     **{f"text.sharing.{mode}": {"en": _text.SHARING_LABELS[mode], "zh": zh}
-       for mode, zh in (("hard", "硬共享"), ("soft", "软共享"), ("hierarchical", "分层共享"))},
+       for mode, zh in (("hard", "硬共享"), ("soft", "软共享"), ("hierarchical", "分层共享"),
+                        ("mmoe", "MMoE（多门控专家混合）"), ("cross_stitch", "十字绣网络（cross-stitch）"))},
     "text.explain.hard": {"en": _text.SHARING_EXPLANATIONS["hard"], "zh": (
         "**硬共享**：所有任务共用一个编码器 θ_s，每个任务只拥有一个小的输出头 θ_t。每个训练步把加权后的各任务损失相加，"
         "因此所有任务都在推动同一组共享权重。当任务需要相同的特征时，这对较小的任务是白得的提升；"
@@ -579,6 +726,22 @@ STRINGS: dict[str, dict[str, str]] = {
         "**分层共享**：只有一个编码器堆栈，但每个任务的输出头读取你选择的那一层。低层次任务（词性标注、槽位、命名实体）"
         "通常读取较低的层，高层次任务（意图、情感、主题）读取顶层，这样较低的层学习两者都需要的内容"
         "（Søgaard & Goldberg 2016：在最内层加入词性监督，比在最外层更有助于组块分析）。")},
+    "text.explain.mmoe": {"en": _text.SHARING_EXPLANATIONS["mmoe"], "zh": (
+        "**多门控专家混合（MMoE）**：E 个专家编码器 f_1 … f_E 由所有任务共享，每个任务有自己的小门控 g_t，"
+        "它查看输入并决定使用每个专家的比例：h_t = Σ_e g_te(x) f_e(x)，门控权重 g_t(x) = softmax(W_t x) 之和为 1。"
+        "相关的任务可以选用同样的专家，不相关的任务选用不同的专家，于是模型自己学会共享多少（Ma et al. 2018）。"
+        "在运行视图中观察门控权重：它们显示每个任务使用了哪些专家。")},
+    "text.explain.cross_stitch": {"en": _text.SHARING_EXPLANATIONS["cross_stitch"], "zh": (
+        "**十字绣网络（cross-stitch）**：每个任务有自己的编码器，每一层之后由一张学习得到的小表 α 混合各任务的输出："
+        "任务 t 的下一层读取 h̃_t = Σ_s α_ts h_s。α 的初始值接近单位矩阵（任务自己的输出占 0.9，其余 0.1 分给其他任务），"
+        "因此训练会逐层决定每个任务从其他任务借用多少（Misra et al. 2016）。在运行视图中观察 α："
+        "某个权重变大，说明另一个任务的那一层变得有用了。")},
+    "text.note.mmoe": {"en": _text.FORMULA_NOTES["mmoe"],
+                       "zh": "f_e：专家 e（所有任务共享的编码器）；g_t：任务 t 的门控（根据输入对专家做 softmax）；"
+                             "θ_t：任务 t 的输出头；λ_t：任务 t 损失的权重。"},
+    "text.note.cross_stitch": {"en": _text.FORMULA_NOTES["cross_stitch"],
+                               "zh": "θ_{1..T}：各任务的编码器；α^{(l)}：第 l 层之后学习得到的 T×T 混合矩阵（初始时对角线为 0.9，"
+                                     "其余为 0.1/(T−1)）；θ_t：任务 t 的输出头。"},
     "text.note.hard": {"en": _text.FORMULA_NOTES["hard"], "zh": "θ_s：共享编码器；θ_t：任务 t 的输出头；λ_t：任务 t 损失的权重。"},
     "text.note.soft": {"en": _text.FORMULA_NOTES["soft"], "zh": "θ_t：任务 t 自己的编码器；θ_s = (1/T) Σ_t θ_t，即各任务编码器的平均。"},
     "text.note.hierarchical": {"en": _text.FORMULA_NOTES["hierarchical"],
@@ -592,6 +755,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "diagram.encoder_for": {"en": "encoder θ for ", "zh": "编码器 θ："},
     "diagram.mean": {"en": "θ_s = mean of encoders", "zh": "θ_s = 编码器的平均"},
     "diagram.pull": {"en": " L2 pull", "zh": " L2 拉力"},
+    "diagram.expert": {"en": "expert ", "zh": "专家 "},
+    "diagram.gate_for": {"en": "gate for ", "zh": "门控："},
+    "diagram.stitch": {"en": "cross-stitch α after every layer", "zh": "每层之后的十字绣单元 α"},
     # ---- chart titles with values (set by localise_figure in another language) ----------------
     "chart.t.curves": {"en": "{name} per task: multi-task (solid) vs single-task baselines (dashed)",
                        "zh": "各任务的 {name}：多任务（实线）与单任务基线（虚线）"},

@@ -1,11 +1,12 @@
 """The Teaching lab's lessons as plain data: settings ⇄ URL, the runs each lesson submits, the numbers it reports.
 
-Four lessons, each a few small runs through the background backend (the page never trains):
+Five lessons, each a few small runs through the background backend (the page never trains):
 
     relatedness  synth_1 + synth_2 at correlation p: shared model vs separate models, gradient cosine
     weights      a sweep of static loss weightings λ: the trade-off front of the two tasks' test MSE
     soft         soft sharing at several λ_soft (plus hard sharing): ‖θ_t − θ_s‖ and per-task results
     attach       hierarchical sharing on ATIS: slots low / intent high, and the reverse
+    methods      adaptive loss-weighting methods (uw, pcgrad, famo, mgda, ...) against a grid of static λ
 
 Every setting lives in the URL (`?lesson=relatedness&p=0.2`), so a link reproduces a lesson. An
 experiment's name is the lesson's signature (`lab relatedness p=0.2 steps=400 …`): the page finds
@@ -24,7 +25,7 @@ import pandas as pd
 
 from mtl_core.spec import ExperimentSpec, RunSpec
 
-LESSONS = ("relatedness", "weights", "soft", "attach")
+LESSONS = ("relatedness", "weights", "soft", "attach", "methods")
 SYNTH = ("synth_1", "synth_2")
 ATIS = ("atis_slots", "atis_intent")
 NAME_PREFIX = "lab"
@@ -40,6 +41,14 @@ CONFLICT_EVERY = 5
 # Static weightings of the "Loss weights" sweep: (λ_synth_1, λ_synth_2), from task 1 only-ish to task 2.
 WEIGHT_GRID = ((1.0, 0.1), (1.0, 0.3), (1.0, 1.0), (0.3, 1.0), (0.1, 1.0))
 SOFT_CHOICES = (0.0, 0.001, 0.01, 0.1, 1.0, 10.0)
+# "Does a clever weighting method beat tuned weights?": the adaptive methods a user may add to the static grid
+# (every registered method but static λ), and the ones picked by default.
+METHOD_DEFAULT = ("famo", "mgda", "pcgrad", "uw")
+# Its static front: λ that keep λ₁ + λ₂ = 2, as the methods' λ = 1 for both does, so the total step size is the
+# same for every point. Measured at p = 0, 400 steps: with the weights lesson's grid λ = 0.1 left its task at
+# Δ ≈ −700 % and flattened the chart; with this grid the far end (0.4 on synth_1) still lags (Δ ≈ −380 %, the
+# page's still-improving note says so) while the methods and the middle of the front sit at Δ ≈ −15 … −65 %.
+METHOD_GRID = ((1.6, 0.4), (1.3, 0.7), (1.0, 1.0), (0.7, 1.3), (0.4, 1.6))
 # "Where to attach a task": the two placements compared, as (atis_slots layer, atis_intent layer).
 PLACEMENTS = {"slots_low": (1, 2), "slots_high": (2, 1)}
 
@@ -69,6 +78,21 @@ def _soft_list(raw: Any) -> tuple[float, ...]:
     return tuple(values)
 
 
+def method_choices() -> tuple[str, ...]:
+    """The adaptive weighting methods of the registry (registry order: loss-based, then gradient-based)."""
+    from mtl_core import weighting
+
+    return tuple(name for name, cls in weighting.methods().items() if cls.family != "static")
+
+
+def _method_list(raw: Any) -> tuple[str, ...]:
+    """'uw,pcgrad' -> ('pcgrad', 'uw'): sorted, so a link's order does not change the experiment."""
+    wanted = {v.strip() for v in str(raw).split(",") if v.strip()}
+    if not wanted or not wanted <= set(method_choices()):
+        raise ValueError(raw)
+    return tuple(sorted(wanted))
+
+
 SETTINGS: dict[str, tuple[Setting, ...]] = {
     "relatedness": (Setting("p", 1.0, -1.0, 1.0, 0.1, float), Setting("steps", 400, 50, 2000, 50),
                     Setting("seeds", 1, 1, 3)),
@@ -76,17 +100,20 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
                 Setting("p", 0.5, -1.0, 1.0, 0.1, float), Setting("steps", 400, 50, 2000, 50)),
     "soft": (Setting("p", 0.5, -1.0, 1.0, 0.1, float), Setting("steps", 400, 50, 2000, 50)),
     "attach": (Setting("steps", 150, 20, 1000, 10), Setting("max_train", 600, 100, 4000, 100)),
+    "methods": (Setting("p", 0.0, -1.0, 1.0, 0.1, float), Setting("steps", 400, 50, 2000, 50),
+                Setting("seeds", 1, 1, 3)),
 }
 SOFT_DEFAULT = (0.0, 0.01, 0.1, 1.0)
-# Lists (not sliders) that a lesson keeps in the URL, with their parser and default.
-LIST_SETTINGS: dict[str, dict[str, tuple[Callable[[Any], Any], Any]]] = {
-    "soft": {"soft": (_soft_list, SOFT_DEFAULT)},
+# Lists (not sliders) that a lesson keeps in the URL, with their parser, default and allowed values.
+LIST_SETTINGS: dict[str, dict[str, tuple[Callable[[Any], Any], Any, Callable[[], tuple]]]] = {
+    "soft": {"soft": (_soft_list, SOFT_DEFAULT, lambda: SOFT_CHOICES)},
+    "methods": {"methods": (_method_list, METHOD_DEFAULT, method_choices)},
 }
 
 
 def defaults(lesson: str) -> dict[str, Any]:
     values = {s.name: s.default for s in SETTINGS[lesson]}
-    values.update({name: default for name, (_, default) in LIST_SETTINGS.get(lesson, {}).items()})
+    values.update({name: default for name, (_, default, _) in LIST_SETTINGS.get(lesson, {}).items()})
     return values
 
 
@@ -114,13 +141,13 @@ def parse_query(params: Mapping[str, Any]) -> tuple[str, dict[str, Any], list[st
             except (TypeError, ValueError):
                 notes.append(f"{setting.name}={params[setting.name]!r} ignored: a number from {setting.low:g} "
                              f"to {setting.high:g}")
-    for name, (parse, _) in LIST_SETTINGS.get(lesson, {}).items():
+    for name, (parse, _, choices) in LIST_SETTINGS.get(lesson, {}).items():
         if name in params:
             try:
                 values[name] = parse(params[name])
             except (TypeError, ValueError):
                 notes.append(f"{name}={params[name]!r} ignored: comma-separated values from "
-                             f"{', '.join(_format(v) for v in SOFT_CHOICES)}")
+                             f"{', '.join(_format(v) for v in choices())}")
     return lesson, values, notes
 
 
@@ -174,6 +201,13 @@ def lesson_runs(lesson: str, values: Mapping[str, Any]) -> tuple[ExperimentSpec,
         runs = [RunSpec("mtl", list(ATIS), 0, replace(spec, layers=dict(zip(ATIS, layers))))
                 for layers in PLACEMENTS.values()]
         return spec, runs
+    if lesson == "methods":
+        from mtl_core.jobs.sweep import expand_grid
+
+        spec = _synthetic_spec(values, seeds=list(range(int(values["seeds"]))), name=name)
+        grid = [dict(zip(SYNTH, pair)) for pair in METHOD_GRID]
+        return spec.validated(), expand_grid(spec, weights_grid=grid,
+                                             weighting_grid=["static", *values["methods"]])
     raise ValueError(f"unknown lesson {lesson!r}")
 
 
@@ -257,6 +291,17 @@ def on_front(points: pd.DataFrame) -> list[bool]:
     """Per row, whether no other point is at least as good on both x and y and better on one (lower is better)."""
     xy = points[["x", "y"]].to_numpy(dtype=float)
     return [not any((o <= p).all() and (o < p).any() for o in xy) for p in xy]
+
+
+def method_outcomes(configurations: list[Mapping[str, Any]],
+                    rows: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The "methods" lesson's numbers from `experiment_summary(...)["configurations"]`: one front point per
+    multi-task configuration (x = Δ_synth_1, y = Δ_synth_2 in %, see dashboard.charts_weighting.front_points)
+    and, per adaptive method, where it landed relative to the static-λ front (charts_weighting.classify)."""
+    from dashboard.charts_weighting import classify, front_points
+
+    points = front_points(configurations, SYNTH, rows)
+    return points, classify(points)
 
 
 def soft_outcomes(runs: list[Mapping[str, Any]], metrics: pd.DataFrame) -> pd.DataFrame:

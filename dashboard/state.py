@@ -17,13 +17,29 @@ from typing import Any, Callable, Mapping
 
 from mtl_core import estimate
 from mtl_core.errors import UserError
-from mtl_core.spec import ENCODERS as SPEC_ENCODERS, SHARING_MODES
+from mtl_core.spec import DEFAULT_EXPERTS, ENCODERS as SPEC_ENCODERS, MAX_EXPERTS, SHARING_MODES
 
 ENCODERS = ("auto", *SPEC_ENCODERS)  # "auto": the spec's default for the chosen tasks
 BUDGETS = ("steps", "epochs")
 WEIGHT_MAX = 5.0  # the λ slider's range is 0 … WEIGHT_MAX
 WEIGHT_PREFIX = "w_"
 LAYER_PREFIX = "layer_"
+OPTION_PREFIX = "wo_"  # an option of the chosen loss-weighting method: wo_c=0.5 (cagrad)
+
+
+def weighting_methods() -> tuple[str, ...]:
+    """The registered loss-weighting methods (mtl_core.weighting), static λ first."""
+    from mtl_core import weighting
+
+    return tuple(weighting.methods())
+
+
+def weighting_lambdas(method: str) -> str:
+    """How a method treats λ: "weights" (static), "start" (gradnorm) or "ignored" (it picks the weights)."""
+    from mtl_core import weighting
+
+    cls = weighting.methods().get(method)
+    return cls.lambdas if cls is not None else "weights"
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,7 @@ def _text(raw: str) -> str:
 FIELDS = (
     Field("sharing", "hard", _choice(SHARING_MODES), "one of " + ", ".join(SHARING_MODES)),
     Field("soft_lambda", 0.01, _float(0.0, 100.0), "a number from 0 to 100"),
+    Field("experts", DEFAULT_EXPERTS, _int(1, MAX_EXPERTS), f"a whole number from 1 to {MAX_EXPERTS}"),
     Field("encoder", "auto", _choice(ENCODERS), "one of " + ", ".join(ENCODERS)),
     Field("depth", 2, _int(1, 12), "a whole number from 1 to 12"),
     Field("hidden", 128, _int(2, 4096), "a whole number from 2 to 4096"),
@@ -99,6 +116,7 @@ FIELDS = (
     Field("data_seed", 0, _int(0, 2**31 - 1), "a whole number from 0 to 2147483647"),
     Field("lr", 0.0, _float(0.0, 10.0), "a number from 0 (encoder default) to 10"),
     Field("batch", 32, _int(1, 4096), "a whole number from 1 to 4096"),
+    Field("weighting", "static", _choice(weighting_methods()), "one of " + ", ".join(weighting_methods())),
     Field("name", "", _text, "any text"),
 )
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
@@ -135,7 +153,22 @@ def default_layer(kind: str, depth: int) -> int:
 
 
 def default_form() -> dict[str, Any]:
-    return {**DEFAULTS, "tasks": [], "weights": {}, "layers": {}}
+    return {**DEFAULTS, "tasks": [], "weights": {}, "layers": {}, "weighting_options": {}}
+
+
+def weighting_option_specs(method: str) -> dict[str, Any]:
+    """The options of a weighting method: key -> mtl_core.weighting.Option (default, low, high, integer, help)."""
+    from mtl_core import weighting
+
+    cls = weighting.methods().get(method)
+    return dict(cls.options) if cls is not None else {}
+
+
+def _option_number(raw: str) -> float | int:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return int(value) if value.is_integer() else value
 
 
 def _single(value: Any) -> str:
@@ -189,8 +222,21 @@ def parse_query(params: Mapping[str, Any], task_ids: list[str]) -> tuple[dict[st
         if layer > form["depth"]:
             notes.append(f"{LAYER_PREFIX}{task}={layer} ignored: the encoder has layers 1..{form['depth']}")
             del form["layers"][task]
+    options = weighting_option_specs(form["weighting"])
+    for key, raw in params.items():  # a range the method refuses is left for the page to show at its field
+        if not key.startswith(OPTION_PREFIX):
+            continue
+        option = key[len(OPTION_PREFIX):]
+        if option not in options:
+            notes.append(f"{key} ignored: {form['weighting']} has no option {option!r}"
+                         + (f" (its options: {', '.join(options)})" if options else ""))
+            continue
+        try:
+            form["weighting_options"][option] = _option_number(raw)
+        except ValueError:
+            notes.append(f"{key}={raw!r} ignored: must be a number; using the default {options[option].default:g}")
     unknown = sorted(k for k in params if k not in FIELD_BY_NAME and k not in ("tasks", "exp")
-                     and not k.startswith((WEIGHT_PREFIX, LAYER_PREFIX)))
+                     and not k.startswith((WEIGHT_PREFIX, LAYER_PREFIX, OPTION_PREFIX)))
     if unknown:
         notes.append(f"unknown URL parameter(s) ignored: {', '.join(unknown)}")
     return form, notes
@@ -217,20 +263,27 @@ def to_query(form: Mapping[str, Any], kinds: Mapping[str, str] | None = None) ->
     relevant = set(FIELD_BY_NAME)
     if form.get("sharing") != "soft":
         relevant.discard("soft_lambda")
+    if form.get("sharing") != "mmoe":
+        relevant.discard("experts")
     relevant.discard("steps" if form.get("budget") == "epochs" else "epochs")
     if not any(t.startswith("synth") for t in tasks):
         relevant -= {"p", "data_seed"}
     for field in FIELDS:
         if field.name in relevant and field.name in form and form[field.name] != field.default:
             query[field.name] = _format(form[field.name])
+    lambdas_used = weighting_lambdas(form.get("weighting", "static")) != "ignored"
     for task in tasks:
         weight = form.get("weights", {}).get(task, 1.0)
-        if weight != 1.0:
+        if weight != 1.0 and lambdas_used:
             query[WEIGHT_PREFIX + task] = _format(float(weight))
         if form.get("sharing") == "hierarchical" and task in form.get("layers", {}):
             layer = int(form["layers"][task])
             if task not in kinds or layer != default_layer(kinds[task], int(form.get("depth", 2))):
                 query[LAYER_PREFIX + task] = str(layer)
+    options = weighting_option_specs(form.get("weighting", "static"))
+    for option, value in (form.get("weighting_options") or {}).items():
+        if option in options and value != options[option].default:
+            query[OPTION_PREFIX + option] = _format(value)
     return query
 
 
@@ -240,7 +293,12 @@ def spec_dict(form: Mapping[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "tasks": tasks,
         "sharing": form["sharing"],
-        "weights": {t: float(form.get("weights", {}).get(t, 1.0)) for t in tasks},
+        # a method that picks the weights itself trains with every λ_t = 1 (the sliders are hidden then)
+        "weights": {t: float(form.get("weights", {}).get(t, 1.0))
+                    if weighting_lambdas(form.get("weighting", "static")) != "ignored" else 1.0 for t in tasks},
+        "weighting": {"name": form.get("weighting", "static"),
+                      "options": {k: v for k, v in (form.get("weighting_options") or {}).items()
+                                  if k in weighting_option_specs(form.get("weighting", "static"))}},
         "soft_lambda": float(form["soft_lambda"]),
         "encoder": None if form["encoder"] == "auto" else form["encoder"],
         "encoder_layers": int(form["depth"]),
@@ -263,6 +321,8 @@ def spec_dict(form: Mapping[str, Any]) -> dict[str, Any]:
         data["steps"] = int(form["steps"])
     if form["sharing"] == "hierarchical":
         data["layers"] = {t: int(form["layers"][t]) for t in tasks if t in form.get("layers", {})}
+    if form["sharing"] == "mmoe":
+        data["experts"] = int(form.get("experts", DEFAULT_EXPERTS))
     return data
 
 
@@ -302,10 +362,19 @@ def cli_command(spec: Mapping[str, Any], *, store: str | None = None) -> str:
                 parts.append(flag)
         else:
             parts += [flag, _format(value)]
+    method = spec.get("weighting") or "static"
+    method = {"name": method, "options": {}} if isinstance(method, str) else method
+    if method.get("name", "static") != "static":  # --weighting NAME, then each option that is not its default
+        parts += ["--weighting", method["name"]]
+        options = weighting_option_specs(method["name"])
+        for option, value in (method.get("options") or {}).items():
+            if option not in options or value != options[option].default:
+                parts += ["--weighting-option", f"{option}={_format(value)}"]
     if store:
         parts += ["--store", store]
     line = " ".join(shlex.quote(p) for p in parts)
-    missing = [k for k, v in spec.items() if k not in OPTION_FIELDS and k in defaults and v != defaults[k]]
+    missing = [k for k, v in spec.items() if k not in OPTION_FIELDS and k != "weighting" and k in defaults
+               and v != defaults[k]]
     if missing:
         line += f"  # no CLI flag for {', '.join(sorted(missing))}: save the spec JSON and add --spec FILE"
     return line

@@ -1,4 +1,4 @@
-"""Widgets several pages share: the experiment picker bound to the page's link (`?exp=`)."""
+"""Widgets several pages share: the experiment picker bound to the page's link (`?exp=`), a weighting method's words."""
 from __future__ import annotations
 
 import pandas as pd
@@ -29,3 +29,17 @@ def experiment_picker(experiments: pd.DataFrame, *, prefix: str, label: str, unk
     experiment_id = st.selectbox(label, ids, key=pick, format_func=labels.get)
     st.query_params["exp"] = st.session_state[seen] = experiment_id
     return experiment_id
+
+
+# ---- loss-weighting methods: their words in the page's language --------------------------------
+def method_explanation(row: dict) -> str:
+    """A method's one line for students (describe()["explanation"]; translated where i18n has it)."""
+    from dashboard.i18n import DEFAULT_LANGUAGE, STRINGS, current_language
+
+    key = f"weighting.explain.{row['name']}"
+    return t(key) if current_language() != DEFAULT_LANGUAGE and key in STRINGS else row["explanation"]
+
+
+def cost_text(ratio: float | None) -> str:
+    """'1.8× a static-λ step' or 'cost not measured yet'."""
+    return t("lab.m.cost_unmeasured") if ratio is None else t("lab.m.cost", ratio=ratio)

@@ -10,7 +10,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import charts, data, state, widgets
+from dashboard import charts_weighting as cw
 from dashboard.i18n import language_switch, localise_figure, t
 from dashboard.widgets import experiment_picker
 from mtl_core.analysis.summary import experiment_summary
@@ -54,6 +55,47 @@ if len(configurations) > 1:
 else:
     st.query_params.pop("config", None)
     chosen = summary
+
+
+# ---- static λ against adaptive weighting methods: the front, when configurations differ in weighting ----------
+def front_section(configurations: list[dict], tasks: list[str]) -> None:
+    if len(tasks) > 2:
+        x_column, y_column = st.columns(2)
+        x_task = x_column.selectbox(t("compare.front_x"), tasks, index=0, key="compare_front_x")
+        y_task = y_column.selectbox(t("compare.front_y"), tasks, index=1, key="compare_front_y")
+    else:
+        x_task, y_task = tasks[0], tasks[1]
+    st.caption(t("compare.front_help", x=x_task, y=y_task))
+    points = cw.front_points(configurations, (x_task, y_task)) if x_task != y_task else pd.DataFrame()
+    if points.empty:
+        st.info(t("compare.front_waiting"), icon=":material/hourglass_top:")
+        return
+    st.plotly_chart(cw.method_front(points, title=t("compare.front_title"),
+                                    x_title=t("compare.front_axis", task=x_task),
+                                    y_title=t("compare.front_axis", task=y_task),
+                                    names={"static": t("lab.m.static"), "front": t("lab.m.front"),
+                                           "baseline": t("lab.m.baseline")}, cost_text=widgets.cost_text),
+                    key="compare_front")
+    verdicts = cw.classify(points)
+    if not verdicts:
+        return
+    where = {cw.DOMINATED: lambda v: t("compare.where.dominated", by=", ".join(v["by"])),
+             cw.BEYOND: lambda v: t("compare.where.beyond", beats=", ".join(v["beats"])),
+             cw.ON: lambda v: t("compare.where.on"), None: lambda v: t("compare.where.none")}
+    st.markdown(f"**{t('compare.front_where')}**")
+    st.dataframe(pd.DataFrame([{
+        t("compare.front_col.method"): v["name"], t("compare.front_col.x", task=x_task): round(v["x"], 2),
+        t("compare.front_col.x", task=y_task): round(v["y"], 2),
+        t("compare.front_col.cost"): widgets.cost_text(None if pd.isna(v["cost"]) else float(v["cost"])),
+        t("compare.front_col.where"): where[v["where"]](v)} for v in verdicts]), hide_index=True, width="stretch")
+
+
+weightings = {json.dumps((entry.get("configuration") or {}).get("weighting"), sort_keys=True)
+              for entry in configurations}
+if len(configurations) > 1 and len(weightings) > 1 and len(spec.get("tasks", [])) >= 2:
+    st.header(t("compare.front"))
+    front_section(configurations, list(spec["tasks"]))
+
 sharing = chosen["configuration"]["sharing"] if "configuration" in chosen else spec.get("sharing")
 table = charts.comparison_table(chosen["tasks"])
 compared = table[table["delta_pct"].notna()]  # tasks with both a multi-task and a single-task result

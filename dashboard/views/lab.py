@@ -1,4 +1,4 @@
-"""Teaching lab: four short lessons on multi-task learning, each a few small background runs explained from their numbers.
+"""Teaching lab: five short lessons on multi-task learning, each a few small background runs explained by their numbers.
 
 Settings live in the URL (dashboard/lessons.py has the parameters); the page finds earlier runs of
 the same settings in the store and shows them at once, else Run (or a changed setting, with
@@ -12,8 +12,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, lessons, text
+from dashboard import charts, data, lessons, text, widgets
 from dashboard import charts_relatedness as rc
+from dashboard import charts_weighting as cw
 from dashboard.i18n import STRINGS, language_switch, t
 from mtl_core.analysis.summary import experiment_summary
 from mtl_core.errors import UserError
@@ -81,10 +82,18 @@ with settings_column:
     if lesson == "soft":
         st.multiselect(t("lab.setting.soft"), list(lessons.SOFT_CHOICES), key=widget_key(lesson, "soft"),
                        format_func=lambda v: f"λ_soft = {v:g}")
+    if lesson == "methods":
+        rows = cw.method_rows()
+        st.multiselect(t("lab.setting.methods"), list(lessons.method_choices()), key=widget_key(lesson, "methods"),
+                       format_func=lambda name: f"{name} · {rows[name]['title']}")
+        p = st.session_state[widget_key(lesson, "p")]
+        st.caption(t("label_correlation", p=p, r=realised_label_correlation(p), draw=DEFAULT_DATA_SEED))
     fixed = {"relatedness": "synth_1 + synth_2, MLP 100→8→8, lr 0.01, 2000 training rows, k = 5",
              "weights": "synth_1 + synth_2, MLP 100→8→8, lr 0.01, 2000 training rows",
              "soft": "synth_1 + synth_2, MLP 100→8→8, lr 0.01, 2000 training rows, seed 0",
-             "attach": "atis_slots + atis_intent, BiLSTM 2 × 64, seed 0"}[lesson]
+             "attach": "atis_slots + atis_intent, BiLSTM 2 × 64, seed 0",
+             "methods": "synth_1 + synth_2, MLP 100→8→8, lr 0.01, 2000 training rows, static λ = "
+                        + ", ".join(f"({a:g}, {b:g})" for a, b in lessons.METHOD_GRID)}[lesson]
     st.caption(t("lab.fixed", details=fixed))
 
 values = {}
@@ -103,7 +112,7 @@ st.session_state["lab_written"] = query
 with info_column:
     st.subheader(t("what_to_look_for"))
     st.markdown(t({"relatedness": "lab.rel.look", "weights": "lab.w.look", "soft": "lab.soft.look",
-                   "attach": "lab.att.look"}[lesson]))
+                   "attach": "lab.att.look", "methods": "lab.m.look"}[lesson]))
     st.markdown(f"**{t('formula')}**")
     if lesson == "relatedness":
         st.latex(r"y_k = w_k^\top x + \sum_{i=1}^{10} \sin(\alpha_i w_k^\top x + \beta_i) + \varepsilon_k")
@@ -113,6 +122,13 @@ with info_column:
     elif lesson == "weights":
         st.latex(text.loss_formula("hard", list(lessons.SYNTH),
                                    {lessons.SYNTH[0]: values["w1"], lessons.SYNTH[1]: values["w2"]}, 0.0))
+    elif lesson == "methods":
+        st.latex(r"\mathcal{L} = \lambda_1 \mathcal{L}_{" + text.latex_name(lessons.SYNTH[0]) + r"} + \lambda_2 "
+                 r"\mathcal{L}_{" + text.latex_name(lessons.SYNTH[1]) + r"},\quad \lambda_1 + \lambda_2 = 2")
+        rows = cw.method_rows()
+        for name in values["methods"]:
+            st.markdown(f"**{rows[name]['title']}** (`{name}`): {widgets.method_explanation(rows[name])}")
+            st.latex(rows[name]["formula"])
     elif lesson == "soft":
         choices = ", ".join(f"{v:g}" for v in values["soft"]) or "…"
         st.latex(r"\begin{aligned} \mathcal{L} &= " + " + ".join(
@@ -155,7 +171,7 @@ def submit(lesson: str, values: dict) -> str | None:
 
 
 nothing_to_train = lesson == "weights" and values["w1"] == 0 and values["w2"] == 0 or \
-    lesson == "soft" and not values["soft"]
+    lesson == "soft" and not values["soft"] or lesson == "methods" and not values["methods"]
 previous = st.session_state.get("lab_previous_name")
 changed_setting = previous is not None and previous != name and previous.split()[1] == lesson
 st.session_state["lab_previous_name"] = name
@@ -166,6 +182,8 @@ clicked = run_column.button(t("run"), type="primary", key="lab_run", disabled=no
 auto = auto_column.toggle(t("auto_run"), value=True, key="lab_auto")
 if nothing_to_train and lesson == "weights":
     st.warning(t("lab.w.zero"), icon="⚠️")
+if nothing_to_train and lesson == "methods":
+    st.warning(t("lab.m.none"), icon="⚠️")
 if clicked or (auto and changed_setting and existing is None and not nothing_to_train):
     submitted = submit(lesson, values)
     if submitted:
@@ -277,6 +295,51 @@ def weights_results(runs: list[dict], finished: bool) -> None:
     summary_box(lines)
 
 
+def front_chart(points: pd.DataFrame, title: str, x_title: str, y_title: str, chart_key: str) -> None:
+    """The static-λ front and the adaptive methods (charts_weighting.method_front) in the page's words."""
+    names = [t("lab.w.point", w1=row.weights[lessons.SYNTH[0]], w2=row.weights[lessons.SYNTH[1]])
+             if set(lessons.SYNTH) <= set(row.weights) else row.name for row in points[points["static"]].itertuples()]
+    st.plotly_chart(cw.method_front(points, title=title, x_title=x_title, y_title=y_title, static_names=names,
+                                    names={"static": t("lab.m.static"), "front": t("lab.m.front"),
+                                           "baseline": t("lab.m.baseline")}, cost_text=widgets.cost_text),
+                    key=chart_key)
+
+
+def methods_results(runs: list[dict], finished: bool) -> None:
+    configurations = experiment_summary(data.store(), experiment_id)["configurations"]
+    points, verdicts = lessons.method_outcomes(configurations)
+    if points.empty:
+        return
+    front_chart(points, t("lab.m.front_title"), t("lab.m.x_axis"), t("lab.m.y_axis"), "lab_m_front")
+    if not finished:
+        return
+    lines = []
+    static = points[points["static"]]
+    if len(static):
+        best_x, best_y = static.loc[static["x"].idxmax()], static.loc[static["y"].idxmax()]
+        s1, s2 = lessons.SYNTH
+        lines.append(t("lab.m.summary_front", front=sum(cw.static_front(points)), n=len(static), ax=best_x.x,
+                       a1=best_x.weights[s1], a2=best_x.weights[s2], by=best_y.y, b1=best_y.weights[s1],
+                       b2=best_y.weights[s2]))
+    for verdict in verdicts:
+        cost = widgets.cost_text(None if pd.isna(verdict["cost"]) else float(verdict["cost"]))
+        numbers = {"method": verdict["name"], "x": verdict["x"], "y": verdict["y"], "cost": cost}
+        if verdict["where"] == cw.DOMINATED:
+            lines.append(t("lab.m.summary_dominated", by=", ".join(verdict["by"]), **numbers))
+        elif verdict["where"] == cw.BEYOND:
+            lines.append(t("lab.m.summary_beyond", beats=", ".join(verdict["beats"]), **numbers))
+        elif verdict["where"] == cw.ON:
+            lines.append(t("lab.m.summary_on", **numbers))
+    lines.append(t("lab.m.summary_cost"))
+    improving = sorted({task for entry in configurations for task in entry.get("still_improving") or []})
+    steps = max((entry.get("suggested_steps") or 0 for entry in configurations), default=0)
+    for task in improving:
+        lines.append(t("lab.still_improving", task=task, steps=steps))
+    if values["seeds"] == 1:
+        lines.append(t("lab.rel.one_seed"))
+    summary_box(lines)
+
+
 def soft_label(row) -> str:
     return t("lab.soft.hard") if row["sharing"] == "hard" else f"λ_soft = {row['soft_lambda']:g}"
 
@@ -333,7 +396,7 @@ def attach_results(runs: list[dict], finished: bool) -> None:
 
 
 RESULTS = {"relatedness": relatedness_results, "weights": weights_results, "soft": soft_results,
-           "attach": attach_results}
+           "attach": attach_results, "methods": methods_results}
 
 
 def results_view(poll: bool) -> None:

@@ -5,10 +5,13 @@ background backend and moves to the run view at once; this page never waits for 
 """
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
-from dashboard import data, state, text
+from dashboard import data, state, text, widgets
 from dashboard.i18n import DEFAULT_LANGUAGE, STRINGS, language_switch, t
+from mtl_core import weighting
 from mtl_core.errors import UserError
 from mtl_core.spec import ExperimentSpec
 from mtl_core.tasks.synthetic import realised_label_correlation
@@ -42,12 +45,21 @@ FORM_KEYS = {key(name) for name in SCALARS} | {key("tasks")}
 
 
 def is_form_key(name: str) -> bool:
-    return name in FORM_KEYS or name.startswith((key("w_"), key("layer_")))
+    return name in FORM_KEYS or name.startswith((key("w_"), key("layer_"), key("wo_")))
+
+
+def option_key(method: str, option: str) -> str:
+    """The widget key of one option of a weighting method (methods keep their own values)."""
+    return key(f"wo_{method}_{option}")
+
+
+def option_value(spec, value) -> float | int:
+    return int(value) if spec.integer and float(value).is_integer() else float(value)
 
 
 def load_form(form: dict) -> None:
     """Put a form's values into the widgets' session state (drops per-task values of other tasks)."""
-    for name in [k for k in st.session_state if k.startswith((key("w_"), key("layer_")))]:
+    for name in [k for k in st.session_state if k.startswith((key("w_"), key("layer_"), key("wo_")))]:
         del st.session_state[name]
     for name in SCALARS:
         st.session_state[key(name)] = form[name]
@@ -56,6 +68,9 @@ def load_form(form: dict) -> None:
         st.session_state[key(f"w_{task}")] = float(weight)
     for task, layer in form["layers"].items():
         st.session_state[key(f"layer_{task}")] = int(layer)
+    for option, spec in state.weighting_option_specs(form["weighting"]).items():
+        given = form.get("weighting_options", {}).get(option, spec.default)
+        st.session_state[option_key(form["weighting"], option)] = option_value(spec, given)
 
 
 def read_form(kinds: dict[str, str]) -> dict:
@@ -70,6 +85,10 @@ def read_form(kinds: dict[str, str]) -> dict:
         if layer > depth:
             layer = st.session_state[key(f"layer_{task}")] = depth
         form["layers"][task] = int(layer)
+    form["weighting_options"] = {
+        option: option_value(spec, st.session_state.setdefault(option_key(form["weighting"], option),
+                                                               option_value(spec, spec.default)))
+        for option, spec in state.weighting_option_specs(form["weighting"]).items()}
     return form
 
 
@@ -206,22 +225,51 @@ explain, draw = st.columns([3, 2])
 with explain:
     st.markdown(t(f"text.explain.{form['sharing']}"))
     st.latex(text.loss_formula(form["sharing"], form["tasks"], form["weights"], float(form["soft_lambda"]),
-                               form["layers"]))
+                               form["layers"], experts=int(form["experts"])))
     st.caption(t(f"text.note.{form['sharing']}"))
 with draw:
-    dot = text.sharing_diagram(form["sharing"], form["tasks"], depth, form["layers"])
+    dot = text.sharing_diagram(form["sharing"], form["tasks"], depth, form["layers"], experts=int(form["experts"]))
     st.graphviz_chart(dot if lang == DEFAULT_LANGUAGE else diagram_text(dot))
 
+# the loss-weighting method, next to the λ it uses as weights, as a starting point, or not at all
+methods = {row["name"]: row for row in weighting.describe()}
+method = methods.get(form["weighting"], methods["static"])
+pick_column, about_column = st.columns([2, 3])
+with pick_column:
+    st.selectbox(t("new.weighting"), list(methods), key=key("weighting"), help=t("new.weighting_help"),
+                 format_func=lambda name: f"{methods[name]['title']} · {t('new.family.' + methods[name]['family'])}")
+    for option, option_spec in state.weighting_option_specs(method["name"]).items():
+        integer = option_spec.integer
+        default = option_spec.default
+        step = 1 if integer else 10 ** (math.floor(math.log10(abs(default))) - 1) if default else 0.01
+        st.number_input(t("new.weighting_option", method=method["name"], option=option),
+                        key=option_key(method["name"], option), step=step, format=None if integer else "%g",
+                        help=f"{option_spec.help} ({option_spec.allowed()})")
+    field_error(error, "weighting")
+with about_column:
+    st.markdown(widgets.method_explanation(method))
+    st.latex(method["formula"])
+    st.caption(t("new.weighting_reference", reference=method["reference"]))
+    ratio = (method.get("cost") or {}).get("medium")
+    st.caption(t("new.weighting_cost_unmeasured") if ratio is None else t("new.weighting_cost", ratio=ratio))
 if form["tasks"]:
-    st.markdown(t("new.weights"))
-    for column, task in zip(st.columns(min(len(form["tasks"]), 4)) * 2, form["tasks"]):
-        column.slider(f"λ {task}", 0.0, state.WEIGHT_MAX, step=0.05, key=key(f"w_{task}"))
+    if method["lambdas"] == "ignored":
+        st.caption(t("new.weights_ignored", method=method["title"]))
+    else:
+        st.markdown(t("new.weights") if method["lambdas"] == "weights"
+                    else t("new.weights_start", method=method["title"]))
+        for column, task in zip(st.columns(min(len(form["tasks"]), 4)) * 2, form["tasks"]):
+            column.slider(f"λ {task}", 0.0, state.WEIGHT_MAX, step=0.05, key=key(f"w_{task}"))
     field_error(error, "weights")
 if form["sharing"] == "soft":
     st.number_input(t("new.soft_lambda"), min_value=0.0, max_value=100.0,
                     step=0.01, format="%.4f", key=key("soft_lambda"),
                     help=t("new.soft_lambda_help"))
     field_error(error, "soft_lambda")
+if form["sharing"] == "mmoe":
+    st.number_input(t("new.experts"), min_value=1, max_value=state.MAX_EXPERTS, step=1, key=key("experts"),
+                    help=t("new.experts_help"))
+    field_error(error, "experts")
 if form["sharing"] == "hierarchical" and form["tasks"]:
     st.markdown(t("new.layers", depth=depth))
     for column, task in zip(st.columns(min(len(form["tasks"]), 4)) * 2, form["tasks"]):
@@ -293,8 +341,8 @@ else:
     if error is not None:
         estimate.caption(t("new.fix_field"))
 if error is not None and error.field not in (
-        "tasks", "weights", "soft_lambda", "layers", "sharing", "encoder", "encoder_layers", "hidden_size", "steps",
-        "epochs", "seeds", "conflict_every", "max_train_examples", "synthetic_correlation", "lr", "batch_size", "task",
+        "tasks", "weights", "weighting", "soft_lambda", "experts", "layers", "sharing", "encoder", "encoder_layers",
+        "hidden_size", "steps", "epochs", "seeds", "conflict_every", "max_train_examples", "synthetic_correlation", "lr", "batch_size", "task",
         None):
     st.error(str(error), icon=":material/warning:")
 if st.button(t("new.launch"), type="primary", key="newui_launch", width="stretch"):

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, state
+from dashboard import charts_weighting as cw
 from dashboard.i18n import language_switch, localise_figure, t
 from dashboard.widgets import experiment_picker
 from mtl_core.analysis.conflict_stats import cosine_histogram, pair_matrix, summarise_conflict
@@ -156,6 +157,37 @@ def conflict_section(conflict: pd.DataFrame, tasks: list[str]) -> None:
                           key="conflict_histogram")
 
 
+def weights_section(frame: pd.DataFrame, runs: list[dict], colours: dict[str, str]) -> None:
+    """The effective weight of each task's loss over training, per multi-task run, and the method that set it."""
+    from mtl_core.analysis.configurations import run_settings, weighting_of
+    from mtl_core.weighting import label as weighting_label
+
+    mtl = [r for r in runs if r["kind"] == "mtl"]
+    if not mtl:
+        return
+    st.subheader(t("runs.weights"))
+    settings = {r["id"]: run_settings(r) for r in mtl}
+    methods = {r["id"]: weighting_of(settings[r["id"]]) for r in mtl}
+    rows = cw.method_rows()
+    several = len({json.dumps([methods[i], settings[i].get("weights")], sort_keys=True) for i in methods}) > 1
+    names = {}
+    for run in mtl:
+        name = weighting_label(methods[run["id"]])
+        if several and methods[run["id"]]["name"] == "static":
+            name += " λ = (" + ", ".join(f"{settings[run['id']].get('weights', {}).get(task, 1.0):g}"
+                                         for task in run["tasks"]) + ")"
+        names[run["id"]] = f"{name} · seed {run['seed']}"
+    titles = [f"{rows[m['name']]['title']} ({weighting_label(m)})" if m["name"] in rows else weighting_label(m)
+              for m in {json.dumps(m, sort_keys=True): m for m in methods.values()}.values()]
+    st.caption(t("runs.weights_caption", methods=", ".join(titles)))
+    weights = frame[(frame["name"] == "weight") & (frame["split"] == "train")] if not frame.empty else frame
+    if weights.empty:
+        st.info(t("runs.weights_none"), icon=":material/hourglass_top:")
+        return
+    st.plotly_chart(cw.weight_curves(weights, names, title=t("runs.weights_title"), x_title=t("step"),
+                                     y_title=t("runs.weights_axis"), colours=colours), key="weight_curves")
+
+
 def overview_table() -> None:
     """Every experiment, newest first, with its run counts (read fresh on every poll)."""
     rows = data.experiments()
@@ -193,6 +225,7 @@ def run_view(poll: bool) -> None:
         st.plotly_chart(localise_figure(charts.soft_distance_curves(frame[frame["run_id"].isin(mtl_ids)], colours),
                                         "chart.t.soft"),
                         key="soft_distance")
+    weights_section(frame, runs, colours)
     if poll and data.is_finished(runs):
         st.rerun()  # a full rerun redraws the view without polling
     if poll:
