@@ -5,38 +5,12 @@ user's own λ values and the diagram the user's own tasks and layers.
 """
 from __future__ import annotations
 
-SHARING_LABELS = {
-    "hard": "Hard sharing",
-    "soft": "Soft sharing",
-    "hierarchical": "Hierarchical",
-}
+from mtl_core.models import sharing as sharing_modes
 
-SHARING_EXPLANATIONS = {
-    "hard": (
-        "**Hard sharing**: one encoder θ_s is shared by every task; each task only owns a small output "
-        "head θ_t. Every training step adds the weighted task losses, so all tasks push on the same "
-        "shared weights. When the tasks want the same features this is a free boost for the smaller "
-        "task; when they pull in opposite directions (negative gradient cosine) one task can hurt another."
-    ),
-    "soft": (
-        "**Soft sharing**: every task gets its own encoder θ_t, and an L2 penalty pulls the encoders "
-        "towards their mean θ_s = (1/T) Σ_t θ_t (here θ_s is the mean of the task encoders, not a learned "
-        "copy). λ_soft sets the pull: λ_soft = 0 is independent training, a very large λ_soft approaches "
-        "hard sharing. Watch ‖θ_t − θ_s‖ on the run view: it is how far each task's encoder strays."
-    ),
-    "hierarchical": (
-        "**Hierarchical sharing**: one encoder stack, but each task's head reads a layer of your choice. "
-        "Low-level tasks (POS tags, slots, named entities) usually read a lower layer and high-level ones "
-        "(intent, sentiment, topic) the top, so the lower layers learn what both need (Søgaard & Goldberg "
-        "2016: POS supervision at the innermost layer helps chunking more than at the outermost)."
-    ),
-}
-
-FORMULA_NOTES = {
-    "hard": r"θ_s: the shared encoder; θ_t: task t's head; λ_t: the weight of task t's loss.",
-    "soft": r"θ_t: task t's own encoder; θ_s = (1/T) Σ_t θ_t, the mean of the task encoders.",
-    "hierarchical": r"One encoder; task t's head reads the layer chosen for it, so only layers up to it get its gradient.",
-}
+# Every sharing mode declares its own words (mtl_core/models/sharing/, one module per mode).
+SHARING_LABELS = {name: mode.title for name, mode in sharing_modes.modes().items()}
+SHARING_EXPLANATIONS = {name: mode.explanation for name, mode in sharing_modes.modes().items()}
+FORMULA_NOTES = {name: mode.formula_note for name, mode in sharing_modes.modes().items()}
 
 CONFLICT_EXPLANATION = (
     "Gradient cosine cos(g_i, g_j) between two tasks' gradients on the shared parameters: above 0 the "
@@ -63,38 +37,35 @@ def _number(value: float) -> str:
 
 
 def loss_formula(sharing: str, tasks: list[str], weights: dict[str, float], soft_lambda: float,
-                 layers: dict[str, int] | None = None) -> str:
-    """The training loss of the chosen sharing mode with the user's λ values, as LaTeX."""
+                 layers: dict[str, int] | None = None, experts: int | None = None) -> str:
+    """The training loss of the chosen sharing mode with the user's λ values, as LaTeX (the mode says what
+    each task's loss depends on and what it adds: mtl_core/models/sharing/)."""
     if not tasks:
         return r"\mathcal{L} = \sum_t \lambda_t\, \mathcal{L}_t"
+    mode = sharing_modes.modes().get(sharing, sharing_modes.get_mode("hard"))
     layers = layers or {}
     terms = []
     for task in tasks:
         weight = _number(weights.get(task, 1.0))
-        if sharing == "soft":
-            args = r"\theta_{" + latex_name(task) + "}"
-        elif sharing == "hierarchical":
-            args = r"\theta_s^{(\le " + str(layers.get(task, "?")) + r")}, \theta_{" + latex_name(task) + "}"
-        else:
-            args = r"\theta_s, \theta_{" + latex_name(task) + "}"
+        args = mode.loss_arguments(latex_name(task), layers.get(task, "?"))
         terms.append(weight + r" \cdot \mathcal{L}_{" + latex_name(task) + "}(" + args + ")")
     # A few terms per line, so that the formula fits the page (KaTeX does not wrap).
-    per_line = 3 if sharing == "hard" else 2
+    per_line = mode.terms_per_line
     lines = [" + ".join(terms[i:i + per_line]) for i in range(0, len(terms), per_line)]
-    if sharing == "soft":
-        lines.append(_number(soft_lambda) + r" \sum_t \lVert \theta_t - \theta_s \rVert^2")
+    extra_lines, definition = mode.loss_extras(soft_lambda, _number,
+                                               {} if experts is None else {"experts": int(experts)})
+    lines += extra_lines
     body = r"\\ &\quad + ".join(lines)
     formula = r"\begin{aligned} \mathcal{L} &= " + body
-    if sharing == "soft":
-        formula += r",\qquad \theta_s = \frac{1}{T} \sum_t \theta_t"
-    return formula + r" \end{aligned}"
+    return formula + definition + r" \end{aligned}"
 
 
 def _node(name: str) -> str:
     return '"' + name.replace('"', "'") + '"'
 
 
-def sharing_diagram(sharing: str, tasks: list[str], depth: int, layers: dict[str, int] | None = None) -> str:
+def sharing_diagram(sharing: str, tasks: list[str], depth: int, layers: dict[str, int] | None = None,
+                    experts: int = 4) -> str:
     """A small Graphviz (DOT) drawing of what is shared: inputs at the bottom, task heads at the top."""
     tasks = tasks or ["task 1", "task 2"]
     layers = layers or {}
@@ -110,6 +81,22 @@ def sharing_diagram(sharing: str, tasks: list[str], depth: int, layers: dict[str
             lines += [f'"input" -> {encoder};', f"{encoder} -> {_node(head)};",
                       f'{encoder} -> "θ_s = mean of encoders" [style=dashed, dir=both, '
                       'label=" L2 pull", fontsize=10];']
+    elif sharing == "mmoe":
+        names = [f"expert {e}" for e in range(1, max(1, int(experts)) + 1)]
+        for name in names:
+            lines += [f'{_node(name)} [fillcolor="#dbe6f7"];', f'"input" -> {_node(name)};']
+        for task, head in zip(tasks, heads):
+            gate = _node(f"gate for {task}")
+            lines += [f'{gate} [shape=ellipse, fillcolor="#ffffff"];', f'"input" -> {gate};',
+                      f'{gate} -> {_node(head)} [style=dashed];']
+            lines += [f"{_node(name)} -> {_node(head)};" for name in names]
+    elif sharing == "cross_stitch":
+        stitch = _node("cross-stitch α after every layer")
+        lines.append(f'{stitch} [shape=ellipse, style=dashed, fillcolor="#ffffff"];')
+        for task, head in zip(tasks, heads):
+            encoder = _node(f"encoder θ for {task}")
+            lines += [f'"input" -> {encoder};', f"{encoder} -> {_node(head)};",
+                      f'{encoder} -> {stitch} [style=dashed, dir=both];']
     elif sharing == "hierarchical":
         previous = "input"
         for layer in range(1, depth + 1):

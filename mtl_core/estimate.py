@@ -1,7 +1,10 @@
 """How long will it take? One documented cost model for every page and command that shows an estimate.
 
 A run costs STARTUP_SECONDS (python + torch import, data, model, final test evaluation) plus
-steps × tasks in the run × SECONDS_PER_TASK_STEP[encoder] × its measuring overhead:
+steps × tasks in the run × SECONDS_PER_TASK_STEP[encoder] × the sharing mode's cost factor × its measuring
+overhead. The cost factor (SharingMode.cost_factor, mtl_core/models/sharing/) counts the encoder passes of
+one task's loss: 1 for hard, hierarchical and soft (each task's loss runs one encoder), E for MMoE (every
+expert), T for cross-stitch (every task's encoder); a single-task baseline is hard sharing. Measuring:
 a conflict step takes one backward pass per task (about one plain step more, 1/k of the steps; twice
 that with the noise floor), a lookahead-affinity step adds T² forward passes (about T/2 plain steps).
 Runs start in queue order on the first free of the scheduler's worker slots.
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import math
 from typing import Iterable, Mapping
+
+from mtl_core.models.sharing import get_mode
 
 SECONDS_PER_TASK_STEP = {"mlp": 0.003, "bilstm": 0.05, "transformer": 0.06, "minilm": 0.47, "minilm-frozen": 0.08}
 STARTUP_SECONDS = 7.0
@@ -36,6 +41,8 @@ def run_seconds(run, steps: int) -> float:
     encoder = "minilm-frozen" if spec.encoder == "minilm" and spec.freeze_encoder else spec.encoder
     per_task_step = SECONDS_PER_TASK_STEP.get(encoder, 0.1) * (spec.batch_size / 32) ** 0.5
     tasks = len(run.tasks)
+    sharing = spec.sharing if run.kind == "mtl" else "hard"
+    per_task_step *= get_mode(sharing).cost_factor(tasks, spec)
     overhead = 1.0
     if tasks > 1 and spec.conflict_every:
         overhead += (2.0 if spec.noise_floor else 1.0) / spec.conflict_every

@@ -14,8 +14,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from mtl_core.errors import UserError
+from mtl_core.models import sharing as sharing_modes
+from mtl_core.models.sharing.mmoe import DEFAULT_EXPERTS, MAX_EXPERTS
 
-SHARING_MODES = ("hard", "soft", "hierarchical")
+# One module per mode in mtl_core/models/sharing/ (declarations only: no torch is imported here).
+SHARING_MODES = sharing_modes.mode_names()
 ENCODERS = ("bilstm", "transformer", "minilm", "mlp")
 SAMPLING = ("all", "proportional", "temperature")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -37,6 +40,7 @@ class ExperimentSpec:
     weighting: Any = "static"
     soft_lambda: float = 0.01  # λ_soft in λ_soft Σ_t ‖θ_t − θ_s‖², θ_s = mean of the task encoders
     layers: dict[str, int] = field(default_factory=dict)  # hierarchical: encoder layer (1-based) each head reads
+    experts: int = DEFAULT_EXPERTS  # mmoe: number of expert encoders E (1..MAX_EXPERTS)
     encoder: str | None = None  # None: bilstm for text tasks, mlp for synthetic ones
     encoder_layers: int = 2  # depth of bilstm / transformer / mlp (minilm has 6)
     hidden_size: int = 128  # bilstm / transformer / mlp width (mlp default 16 would be MMoE's small bottom)
@@ -195,23 +199,9 @@ class ExperimentSpec:
             raise UserError(f"seeds: each seed once, got {spec.seeds}", field="seeds")
 
         spec.layers = _task_map("layers", spec.layers, spec.tasks, int)
-        if spec.sharing == "hierarchical":
-            for task in spec.tasks:
-                layer = spec.layers.get(task)
-                if layer is None:
-                    low_level = cards[task].kind.value == "token_tagging"
-                    spec.layers[task] = 1 if low_level else depth
-                elif not 1 <= layer <= depth:
-                    raise UserError(f"layers: '{task}' reads layer {layer}, but the {spec.encoder} encoder has "
-                                    f"layers 1..{depth}", field="layers")
-            spec.layers = {t: spec.layers[t] for t in spec.tasks}
-        elif spec.layers:
-            raise UserError(f"layers: only used with sharing 'hierarchical', got sharing '{spec.sharing}'",
-                            field="layers")
+        spec.experts = _integer("experts", spec.experts, 1, MAX_EXPERTS)
+        sharing_modes.validate(spec, cards, depth)  # the mode's options (hierarchical layers, ...), see its module
         spec.weighting = _weighting(spec)
-        if spec.sharing == "soft" and spec.encoder == "minilm" and spec.freeze_encoder:
-            raise UserError("sharing: soft sharing pulls trainable encoders together; with freeze_encoder the "
-                            "MiniLM encoders never move. Unfreeze it or pick hard/hierarchical", field="sharing")
         if spec.name is not None and not isinstance(spec.name, str):
             raise UserError(f"name: expected a string, got {short_repr(spec.name)}", field="name")
         spec.name = (spec.name or "")[:200]
@@ -227,8 +217,9 @@ class ExperimentSpec:
 
     def affinity_possible(self) -> bool:
         """TAG lookahead affinity needs every task's batch on each step and one shared trunk to step:
-        sampling 'all' and hard or hierarchical sharing. The trainer, the estimate and maps ask here."""
-        return self.sampling == "all" and self.sharing != "soft"
+        sampling 'all' and a sharing mode with one shared trunk (all but soft). The trainer, the estimate and
+        maps ask here."""
+        return self.sampling == "all" and sharing_modes.get_mode(self.sharing).one_shared_trunk
 
     # ---- expansion ----------------------------------------------------------------------------
     def runs(self) -> list["RunSpec"]:

@@ -52,7 +52,23 @@ class Encoder(nn.Module):
         raise NotImplementedError
 
     def forward(self, batch: dict[str, torch.Tensor], upto: int | None = None) -> EncoderOutput:
-        raise NotImplementedError
+        """Every layer's output up to layer `upto` (default: all): begin, then one `layer` call per layer."""
+        x, context = self.begin(batch)
+        layers = []
+        for index in range(1, min(upto or self.depth, self.depth) + 1):
+            x = self.layer(index, x, context)
+            layers.append(x)
+        return EncoderOutput(layers, context.get("mask"))
+
+    # Layer by layer (cross-stitch mixes the task encoders' outputs between layers):
+    # x, context = begin(batch); then x = layer(l, x, context) for l = 1 .. depth.
+    def begin(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """The input of layer 1 and what every layer needs besides it ('mask': the word mask or None)."""
+        raise NotImplementedError(f"{type(self).__name__} does not run layer by layer")
+
+    def layer(self, index: int, x: torch.Tensor, context: dict) -> torch.Tensor:
+        """Layer `index` (1-based) applied to the output of the layer below (or of `begin`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not run layer by layer")
 
     def layer_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters grouped by layer, bottom to top (for per-layer gradient conflict)."""
@@ -106,18 +122,16 @@ class BiLSTMEncoder(_VocabularyEncoder):
             nn.LSTM(hidden_size, hidden_size // 2, batch_first=True, bidirectional=True) for _ in range(depth))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, batch, upto=None):
+    def begin(self, batch):
         mask = batch["mask"]
-        lengths = mask.sum(1).clamp(min=1).cpu()
-        x = self.dropout(self.embed(batch["word_ids"]))  # (B, T, H)
-        layers = []
-        for lstm in self.lstms[: upto or self.depth]:
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            out, _ = lstm(packed)
-            x, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=mask.shape[1])
-            x = self.dropout(x)  # (B, T, H)
-            layers.append(x)
-        return EncoderOutput(layers, mask)
+        context = {"mask": mask, "lengths": mask.sum(1).clamp(min=1).cpu()}
+        return self.dropout(self.embed(batch["word_ids"])), context  # (B, T, H)
+
+    def layer(self, index, x, context):
+        packed = nn.utils.rnn.pack_padded_sequence(x, context["lengths"], batch_first=True, enforce_sorted=False)
+        out, _ = self.lstms[index - 1](packed)
+        x, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=context["mask"].shape[1])
+        return self.dropout(x)  # (B, T, H)
 
     def layer_groups(self):
         groups = {"embedding": list(self.embedding.parameters())}
@@ -139,15 +153,13 @@ class TransformerEncoder(_VocabularyEncoder):
             nn.TransformerEncoderLayer(hidden_size, heads if hidden_size % heads == 0 else 1, 2 * hidden_size,
                                        dropout, batch_first=True, norm_first=True) for _ in range(depth))
 
-    def forward(self, batch, upto=None):
+    def begin(self, batch):
         mask = batch["mask"]
         positions = torch.arange(mask.shape[1], device=mask.device)
-        x = self.embed(batch["word_ids"]) + self.positions(positions)[None]  # (B, T, H)
-        layers = []
-        for block in self.blocks[: upto or self.depth]:
-            x = block(x, src_key_padding_mask=~mask)
-            layers.append(x)
-        return EncoderOutput(layers, mask)
+        return self.embed(batch["word_ids"]) + self.positions(positions)[None], {"mask": mask}  # (B, T, H)
+
+    def layer(self, index, x, context):
+        return self.blocks[index - 1](x, src_key_padding_mask=~context["mask"])
 
     def layer_groups(self):
         groups = {"embedding": list(self.embedding.parameters()) + list(self.positions.parameters())}
@@ -171,12 +183,11 @@ class MLPEncoder(Encoder):
     def prepare(self, inputs):
         return {"x": torch.as_tensor(inputs, dtype=torch.float32)}
 
-    def forward(self, batch, upto=None):
-        x, layers = batch["x"], []
-        for linear in self.linears[: upto or self.depth]:
-            x = self.dropout(torch.relu(linear(x)))  # (B, H)
-            layers.append(x)
-        return EncoderOutput(layers, None)
+    def begin(self, batch):
+        return batch["x"], {"mask": None}
+
+    def layer(self, index, x, context):
+        return self.dropout(torch.relu(self.linears[index - 1](x)))  # (B, H)
 
     def layer_groups(self):
         return {f"layer{i}": list(linear.parameters()) for i, linear in enumerate(self.linears, start=1)}

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from mtl_core.models.encoders import build_encoder
+from mtl_core.models.build import build_model  # noqa: F401  (the Trainer's model; tests import it from here)
 from mtl_core.models.heads import build_head
 from mtl_core.models.sharing import MultiTaskModel
 from mtl_core.spec import RunSpec
@@ -65,31 +66,6 @@ def selection_score(values: dict[str, float], firsts: dict[str, float], signs: d
     is better, ε = SELECTION_EPSILON). One formula for every metric, continuous where a first score is 0."""
     return float(np.mean([signs[t] * (values[t] - firsts[t]) / (abs(firsts[t]) + SELECTION_EPSILON)
                           for t in values]))
-
-
-def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary) -> MultiTaskModel:
-    """The model of one run, initialised from the seed so baselines start where the multi-task run does."""
-    spec = run.experiment
-    first = data[run.tasks[0]]
-    options = dict(hidden_size=spec.hidden_size, depth=spec.encoder_layers, dropout=spec.dropout,
-                   max_tokens=spec.max_tokens, freeze=spec.freeze_encoder, vocabulary=vocabulary)
-    if not first.card.kind.is_text:
-        options["input_size"] = first.train.inputs.shape[1]
-
-    torch.manual_seed(stable_seed(run.seed, "encoder"))
-    encoder = build_encoder(spec.encoder, **options)
-    heads, layers = {}, {}
-    for task in run.tasks:
-        task_data = data[task]
-        torch.manual_seed(stable_seed(run.seed, "head", task))
-        targets = np.asarray(task_data.train.targets, dtype=np.float64) if task_data.card.kind.is_regression else None
-        heads[task] = build_head(task_data.card.kind, encoder.hidden_size,
-                                 num_labels=len(task_data.labels) if task_data.labels else None,
-                                 mean=float(targets.mean()) if targets is not None else 0.0,
-                                 std=float(targets.std()) if targets is not None else 1.0, dropout=spec.dropout)
-        layers[task] = spec.layers.get(task, encoder.depth) if spec.sharing == "hierarchical" else encoder.depth
-    sharing = spec.sharing if run.kind == "mtl" else "hard"
-    return MultiTaskModel(sharing, encoder, heads, layers)
 
 
 def build_optimizer(spec, parameters) -> torch.optim.Optimizer:

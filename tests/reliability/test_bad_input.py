@@ -53,6 +53,7 @@ WRONG_TYPES = {
     "weights": (["synth_1=1"], "weights: expected task=value pairs, got ['synth_1=1']"),
     "soft_lambda": ([0.1], "soft_lambda: expected a number, got [0.1]"),
     "layers": (1, "layers: expected task=value pairs, got 1"),
+    "experts": ("four", "experts: expected a whole number, got 'four'"),
     "encoder": ({"name": "mlp"}, f"encoder: {{'name': 'mlp'}} is not one of {', '.join(ENCODERS)}"),
     "encoder_layers": ("two", "encoder_layers: expected a whole number, got 'two'"),
     "hidden_size": ([128], "hidden_size: expected a whole number, got [128]"),
@@ -105,7 +106,9 @@ def test_numbers_beyond_float_are_refused_as_not_finite(value, message):
 
 def test_long_or_multi_line_values_are_shown_cut_on_one_line():
     message = str(refusal(sharing="hard\n" * 1000))
-    assert message.startswith("sharing: 'hard\\nhard\\n") and len(message) < 120 and "\n" not in message
+    allowed = ", ".join(SHARING_MODES)  # the message ends with the allowed modes, however many there are
+    assert message.startswith("sharing: 'hard\\nhard\\n") and message.endswith(allowed)
+    assert len(message) < 100 + len(allowed) and "\n" not in message
     assert str(refusal(tasks=["a\nb", "a\nb"])) == "tasks: 'a\\nb' listed twice"
 
 

@@ -1,0 +1,59 @@
+"""The model of one run: encoder and heads from the run's seed, shared as the sharing mode says."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mtl_core.models.encoders import build_encoder
+from mtl_core.models.heads import build_head
+from mtl_core.models.multitask import MultiTaskModel
+from mtl_core.models.sharing import get_mode
+from mtl_core.spec import RunSpec
+from mtl_core.tasks.base import TaskData
+from mtl_core.train.data import stable_seed
+
+
+class Builder:
+    """What a sharing mode may use to build more than the run's encoder and heads (MMoE's experts and gates)."""
+
+    def __init__(self, seed: int, encoder_name: str, options: dict):
+        self.run_seed, self.encoder_name, self.options = seed, encoder_name, options
+
+    def seed(self, *key) -> None:
+        """Seed torch's global generator with (run seed, *key): a stream of its own for each part."""
+        torch.manual_seed(stable_seed(self.run_seed, *key))
+
+    def encoder(self):
+        """Another encoder of the run's architecture and options (initialised from the current generator)."""
+        return build_encoder(self.encoder_name, **self.options)
+
+
+def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary) -> MultiTaskModel:
+    """The model of one run, initialised from the seed so baselines start where the multi-task run does.
+
+    The run's encoder is built under seed (run seed, 'encoder') and each head under (run seed, 'head', task),
+    in that order, whatever the mode; a single-task baseline is a hard-shared model of its one task.
+    """
+    spec = run.experiment
+    first = data[run.tasks[0]]
+    options = dict(hidden_size=spec.hidden_size, depth=spec.encoder_layers, dropout=spec.dropout,
+                   max_tokens=spec.max_tokens, freeze=spec.freeze_encoder, vocabulary=vocabulary)
+    if not first.card.kind.is_text:
+        options["input_size"] = first.train.inputs.shape[1]
+
+    builder = Builder(run.seed, spec.encoder, options)
+    builder.seed("encoder")
+    encoder = builder.encoder()
+    experiment_mode = get_mode(spec.sharing)  # a baseline's head reads the layer its task reads in the experiment
+    heads, layers = {}, {}
+    for task in run.tasks:
+        task_data = data[task]
+        builder.seed("head", task)
+        targets = np.asarray(task_data.train.targets, dtype=np.float64) if task_data.card.kind.is_regression else None
+        heads[task] = build_head(task_data.card.kind, encoder.hidden_size,
+                                 num_labels=len(task_data.labels) if task_data.labels else None,
+                                 mean=float(targets.mean()) if targets is not None else 0.0,
+                                 std=float(targets.std()) if targets is not None else 1.0, dropout=spec.dropout)
+        layers[task] = experiment_mode.head_layer(spec, task, encoder.depth)
+    sharing = spec.sharing if run.kind == "mtl" else "hard"
+    return get_mode(sharing).build(encoder, heads, layers, spec, builder)
