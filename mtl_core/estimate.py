@@ -6,7 +6,8 @@ overhead. The cost factor (SharingMode.cost_factor, mtl_core/models/sharing/) co
 one task's loss: 1 for hard, hierarchical and soft (each task's loss runs one encoder), E for MMoE (every
 expert), T for cross-stitch (every task's encoder); a single-task baseline is hard sharing. Measuring:
 a conflict step takes one backward pass per task (about one plain step more, 1/k of the steps; twice
-that with the noise floor), a lookahead-affinity step adds T² forward passes (about T/2 plain steps).
+that with the noise floor; a gradient-based weighting method logs it every step and its measured ratio
+already counts it), a weighting method multiplies the step by its measured ratio (weighting_factor), a lookahead-affinity step adds T² forward passes (about T/2 plain steps).
 Runs start in queue order on the first free of the scheduler's worker slots.
 
 The per-step figures are for one CPU thread, batch 32, default sizes, ten evaluations included,
@@ -43,12 +44,38 @@ def run_seconds(run, steps: int) -> float:
     tasks = len(run.tasks)
     sharing = spec.sharing if run.kind == "mtl" else "hard"
     per_task_step *= get_mode(sharing).cost_factor(tasks, spec)
+    weighting_ratio, measures_every_step = weighting_factor(run)
+    per_task_step *= weighting_ratio
     overhead = 1.0
-    if tasks > 1 and spec.conflict_every:
+    if tasks > 1 and spec.conflict_every and not measures_every_step:
         overhead += (2.0 if spec.noise_floor else 1.0) / spec.conflict_every
     if tasks > 1 and spec.affinity_every and spec.affinity_possible():
         overhead += (tasks / 2) / spec.affinity_every
     return STARTUP_SECONDS + steps * tasks * per_task_step * overhead
+
+
+UNMEASURED_METHOD_RATIO = {"static": 1.0, "loss-based": 1.05, "gradient-based": 1.5}
+
+
+def weighting_factor(run) -> tuple[float, bool]:
+    """(step-time ratio of the run's weighting method to static λ, whether it logs conflict every step).
+
+    The ratio is the one `benchmarks/weighting_cost.py` measured (mtl_core/weighting/costs.json): the medium
+    trunk's for hidden sizes of 256 and more, the small one's below; a method not measured yet counts as
+    UNMEASURED_METHOD_RATIO of its family. A single-task baseline trains static λ."""
+    from mtl_core import weighting
+
+    setting = getattr(run.experiment, "weighting", None)
+    if run.kind != "mtl" or not setting:
+        return 1.0, False
+    name = setting.get("name", "static") if isinstance(setting, dict) else str(setting)
+    cls = weighting.methods().get(name)
+    if cls is None or cls.family == "static":
+        return 1.0, False
+    costs = weighting.measured_costs().get(name, {})
+    setup = "medium" if run.experiment.hidden_size >= 256 else "small"
+    ratio = costs.get(setup) or costs.get("medium") or UNMEASURED_METHOD_RATIO[cls.family]
+    return float(ratio), cls.needs in ("gram", "grads")
 
 
 def estimate_seconds(runs: Iterable, steps: int, workers: int | None = None) -> float:

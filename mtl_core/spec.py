@@ -21,6 +21,7 @@ from mtl_core.models.sharing.mmoe import DEFAULT_EXPERTS, MAX_EXPERTS
 SHARING_MODES = sharing_modes.mode_names()
 ENCODERS = ("bilstm", "transformer", "minilm", "mlp")
 SAMPLING = ("all", "proportional", "temperature")
+GRADIENT_ROUTES = ("auto", "materialised")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 TEXT_ENCODER_DEFAULT = "bilstm"
@@ -56,6 +57,9 @@ class ExperimentSpec:
     baselines: bool = True
     conflict_every: int = 10  # measure per-task gradients every k steps (0 = never)
     noise_floor: bool = False  # also measure the same-task cosine of two mini-batches
+    # How per-task gradient inner products are taken: the Gram route where it applies (auto), or the
+    # materialised per-task gradients (the reference); both exact, they differ by float rounding only.
+    gradient_route: str = "auto"
     affinity_every: int = 0  # TAG lookahead affinity every k steps (0 = never)
     probe_examples: int = 0  # per task: validation inputs whose representations are kept for CKA (0 = none)
     sampling: str = "all"  # all: one batch of every task each step; else one task per step
@@ -128,6 +132,7 @@ class ExperimentSpec:
         _choice("optimizer", spec.optimizer, OPTIMIZERS)
         _choice("sampling", spec.sampling, SAMPLING)
         _choice("device", spec.device, DEVICES)
+        _choice("gradient_route", spec.gradient_route, GRADIENT_ROUTES)
 
         vector = [t for t, c in cards.items() if not c.kind.is_text]
         text = [t for t, c in cards.items() if c.kind.is_text]
@@ -242,9 +247,10 @@ def _weighting(spec: "ExperimentSpec") -> dict[str, Any]:
         if cls.every_task_each_step and spec.sampling != "all":
             raise UserError(f"sampling: weighting '{cls.name}' needs every task's loss on every step; use sampling "
                             f"'all' (got '{spec.sampling}') or weighting 'static'", field="sampling")
-        if cls.needs in ("gram", "grads") and spec.sharing == "soft":
-            raise UserError(f"weighting: '{cls.name}' combines the task gradients on one shared trunk, and soft sharing "
-                            "gives each task its own encoder; use sharing hard or hierarchical, or a loss-based method "
+        if cls.needs in ("gram", "grads") and not sharing_modes.get_mode(spec.sharing).one_shared_trunk:
+            trunks = ", ".join(name for name, mode in sharing_modes.modes().items() if mode.one_shared_trunk)
+            raise UserError(f"weighting: '{cls.name}' combines the task gradients on one shared trunk, and {spec.sharing} "
+                            f"sharing gives each task its own encoder; use sharing {trunks}, or a loss-based method "
                             "(static, uw, dwa, rlw, famo)", field="weighting")
         if cls.lambdas == "ignored" and any(v != 1.0 for v in spec.weights.values()):
             raise UserError(f"weights: weighting '{cls.name}' chooses the task weights itself, so λ is not used; "

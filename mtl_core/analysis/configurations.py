@@ -31,7 +31,7 @@ from mtl_core.weighting import label as weighting_label
 
 # Say how a run is measured, where it runs, or what the experiment holds; never how a run trains.
 NOT_TRAINING_FIELDS = frozenset({"conflict_every", "noise_floor", "affinity_every", "probe_examples",
-                                 "seeds", "name", "baselines", "device"})
+                                 "seeds", "name", "baselines", "device", "gradient_route"})
 # What a multi-task configuration sets beyond the training settings its baselines share.
 MULTI_TASK_FIELDS = ("tasks", "weights", "weighting", "sharing", "soft_lambda", "layers", "experts")
 

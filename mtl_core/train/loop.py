@@ -24,14 +24,12 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from mtl_core.models.encoders import build_encoder
 from mtl_core.models.build import build_model  # noqa: F401  (the Trainer's model; tests import it from here)
-from mtl_core.models.heads import build_head
-from mtl_core.models.sharing import MultiTaskModel
 from mtl_core.spec import RunSpec
 from mtl_core.tasks.base import TaskData, TaskKind
 from mtl_core import weighting
 from mtl_core.train import conflict as conflict_math
+from mtl_core.train.gram_route import GramRoute
 from mtl_core.train.data import TaskStream, eval_rows, make_batch, stable_seed, task_sampling_probabilities
 from mtl_core.train.metrics import score
 
@@ -185,6 +183,38 @@ class Trainer:
         self.pending_losses: list[tuple[int, str, torch.Tensor]] = []  # (step, task, loss on the device)
         self.training_rng = RandomStream(stable_seed(run.seed, "dropout"), device)
         self.measurement_rng = RandomStream(stable_seed(run.seed, "measurement"), device)
+        self.gram_route = self._build_gram_route()
+
+    def _build_gram_route(self) -> GramRoute | None:
+        """The Gram route where it applies: several tasks on one shared trunk (the same shared parameters for
+        every task; not soft sharing, whose tasks each have their own encoder), unless the spec asks for the
+        materialised reference."""
+        if len(self.tasks) < 2 or getattr(self.spec, "gradient_route", "auto") == "materialised":
+            return None
+        groups = [self.model.shared_layer_groups(t) for t in self.tasks]
+        ids = [[id(p) for params in g.values() for p in params] for g in groups]
+        if any(i != ids[0] for i in ids[1:]):
+            return None
+        return GramRoute(self.model, groups[0])
+
+    def gradient_route_summary(self) -> str | None:
+        """Which parameters took which route on the last Gram-route step (logged with the run); None when the
+        run took no per-task gradients by it."""
+        if self.gram_route is None or not self.gram_route.last_covered:
+            return None
+        parts = [f"{name} ({how})" for name, how in self.gram_route.last_covered.items() if name != "materialised"]
+        return ("gradient statistics by the Gram route: " + (", ".join(parts) or "no shared linear layer")
+                + f"; materialised: {self.gram_route.last_covered['materialised']}")
+
+    def _uses_gram_route(self, step: int, measure: bool, affinity: bool) -> bool:
+        """Whether this step takes its per-task gradient statistics by the Gram route: when it needs only the
+        Gram (conflict statistics, a method of the Gram), not the gradients themselves (lookahead affinity,
+        the noise floor, a method of the gradients)."""
+        if self.gram_route is None or self.sampling != "all" or affinity or self.method.needs == "grads":
+            return False
+        k = self.spec.conflict_every
+        noise = measure and self.spec.noise_floor and (not k or step % k == 0)
+        return not noise and (self.method.uses_gradients or measure)
 
     # ---- one step ------------------------------------------------------------------------------
     def _batch(self, task: str, rows) -> dict[str, torch.Tensor]:
@@ -214,16 +244,20 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         active = self.step_tasks()
         batches = {t: self._batch(t, self.streams[t].next_rows()) for t in active}
-        losses = {t: self._loss(t, batches[t]) for t in active}
-        self.pending_losses += [(step, task, loss.detach()) for task, loss in losses.items()]
         affinity = self.affinity_step(step)
-        per_task = self._backward(step, losses, recorder, measure, per_task_needed=affinity)
+        gram_route = self._uses_gram_route(step, measure, affinity)
+        losses = {}
+        for task in active:
+            with self.gram_route.task(task) if gram_route else contextlib.nullcontext():
+                losses[task] = self._loss(task, batches[task])
+        self.pending_losses += [(step, task, loss.detach()) for task, loss in losses.items()]
+        per_task = self._backward(step, losses, recorder, measure, per_task_needed=affinity, gram_route=gram_route)
         if affinity:
             self._record_affinity(step, per_task, batches, recorder)
         self.optimizer.step()
 
     def _backward(self, step: int, losses: dict[str, torch.Tensor], recorder: Recorder, measure: bool,
-                  per_task_needed: bool = False) -> dict | None:
+                  per_task_needed: bool = False, gram_route: bool = False) -> dict | None:
         """The one backward path: the update the weighting method asks for, with exactly what it needs.
 
         A method that needs the losses gives coefficients c_t: the update is ∇(Σ_t c_t L_t + R), one backward
@@ -248,6 +282,9 @@ class Trainer:
             return None
 
         scaled = losses if method.uses_gradients else {t: _detached(scales[t]) * losses[t] for t in losses}
+        if gram_route:
+            self._gram_route_backward(step, losses, scaled, scales, recorder, measure)
+            return None
         per_task, shared_of, head_of = {}, {}, {}
         for task, loss in scaled.items():
             groups = self.model.shared_layer_groups(task)
@@ -265,19 +302,41 @@ class Trainer:
         grams = conflict_math.layer_grams(per_task) if per_task else {}
         if method.uses_gradients and per_task:
             self._combine(step, losses, per_task, shared_of, head_of, grams)
-        elif method.parameters():  # the method's own parameters (uncertainty weighting's log-variances)
-            objective = sum(scales[t] * losses[t].detach() for t in losses)
-            regulariser = method.regulariser()
-            if regulariser is not None:
-                objective = objective + regulariser
-            for parameter, grad in zip(method.parameters(), torch.autograd.grad(objective, method.parameters(),
-                                                                             allow_unused=True)):
-                parameter.grad = grad
+        elif method.parameters():
+            self._method_parameter_gradients(losses, scales)
         if self.soft_lambda:
             (self.soft_lambda * self.model.soft_penalty()).backward()
         if measure and every_task:
             self._record_conflict(step, per_task, recorder, grams)
         return per_task
+
+    def _method_parameter_gradients(self, losses, scales) -> None:
+        """The gradient of Σ_t c_t L_t + R for the method's own parameters (uncertainty weighting's log-variances),
+        the model's part having been taken task by task."""
+        method = self.method
+        objective = sum(scales[t] * losses[t].detach() for t in losses)
+        regulariser = method.regulariser()
+        if regulariser is not None:
+            objective = objective + regulariser
+        for parameter, grad in zip(method.parameters(), torch.autograd.grad(objective, method.parameters(),
+                                                                         allow_unused=True)):
+            parameter.grad = grad
+
+    def _gram_route_backward(self, step, losses, scaled, scales, recorder, measure) -> None:
+        """Per-task output gradients of the shared linear layers, the Gram from them, one combined update."""
+        method, route = self.method, self.gram_route
+        heads = {t: self.model.head_parameters(t) for t in scaled}
+        grads = route.gradients(scaled, heads)
+        grams = route.grams(grads, self.device)
+        if method.uses_gradients:
+            weights = method.gram_weights(grams[conflict_math.ALL_LAYERS], grams, losses, step).tolist()
+            route.apply(grads, weights, method.heads_weighted)
+        else:  # the coefficients are in the scaled losses already
+            route.apply(grads, [1.0] * len(grads.tasks), heads_weighted=False)
+            if method.parameters():
+                self._method_parameter_gradients(losses, scales)
+        if measure:
+            self._record_grams(step, grads.tasks, grams, recorder)
 
     def _combine(self, step, losses, per_task, shared_of, head_of, grams) -> None:
         """Shared trunk: Σ_t w_t g_t with w from the method; heads: w_t ∇L_t or their own ∇L_t."""
@@ -335,18 +394,14 @@ class Trainer:
     def representations(self, inputs) -> dict[str, np.ndarray]:
         """Per encoder, the pooled output of the layer its heads read (MultiTaskModel.read_layer) on shared
         probe inputs: for CKA between runs."""
-        from mtl_core.models.heads import pool
-
         self.model.eval()
         out = {}
         for name, encoder in self.model.encoders.items():
-            layer = self.model.read_layer(name)
             chunks = []
             for start in range(0, len(inputs), 128):
                 batch = encoder.prepare(inputs[start: start + 128])
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                result = encoder(batch, upto=layer)
-                chunks.append(pool(result.layers[layer - 1], result.mask).float().cpu().numpy())
+                chunks.append(self.model.representation(batch, name).float().cpu().numpy())
             out[name] = np.concatenate(chunks)
         return out
 
@@ -370,16 +425,19 @@ class Trainer:
     def _record_conflict(self, step: int, per_task: dict, recorder: Recorder, grams: dict | None = None) -> None:
         if not per_task or not next(iter(per_task.values())):
             return
-        tasks = list(per_task)
         grams = grams or conflict_math.layer_grams(per_task)
+        self._record_grams(step, list(per_task), grams, recorder)
+        if self.spec.noise_floor and (not self.spec.conflict_every or step % self.spec.conflict_every == 0):
+            self._record_noise_floor(step, per_task, recorder)
+
+    def _record_grams(self, step: int, tasks: list[str], grams: dict, recorder: Recorder) -> None:
+        """Gradient norms and, per layer and pair, cosine and magnitude similarity, all from the Gram matrices."""
         for task, norm in zip(tasks, conflict_math.gradient_norms(grams[conflict_math.ALL_LAYERS])):
             recorder.metric(step, task, "train", "grad_norm", norm)
         for layer, gram in grams.items():
             for (i, j), (cos, magnitude) in conflict_math.pair_statistics(gram).items():
                 a, b = sorted((tasks[i], tasks[j]))
                 recorder.conflict(step, layer, a, b, cos, magnitude)
-        if self.spec.noise_floor and (not self.spec.conflict_every or step % self.spec.conflict_every == 0):
-            self._record_noise_floor(step, per_task, recorder)
 
     @measurement
     def _record_noise_floor(self, step: int, per_task: dict, recorder: Recorder) -> None:
@@ -472,9 +530,8 @@ class Trainer:
         if len(self.tasks) > 1:  # the weights the method applied on the latest step: λ_t for static λ
             for task, value in self.method.last_weights.items():
                 recorder.metric(step, task, "train", "weight", value)
-        if self.model.sharing == "soft":
-            for task, distance in self.model.soft_distances().items():
-                recorder.metric(step, task, "train", "soft_distance", distance)
+        for task, name, value in self.model.logged_values():  # soft distances, MMoE gates, cross-stitch α
+            recorder.metric(step, task, "train", name, value)
 
     # ---- the loop ------------------------------------------------------------------------------
     def fit(self, recorder: Recorder, should_stop: Callable[[], bool] = lambda: False,

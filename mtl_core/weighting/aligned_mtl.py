@@ -1,6 +1,6 @@
 """Aligned-MTL (Senushkin et al. 2023): align the principal components of the task gradients (condition
 number 1) before combining them. TorchJD's AlignedMTLWeighting."""
-from torchjd.aggregation import AlignedMTLWeighting
+from __future__ import annotations
 
 from mtl_core.weighting.base import TorchJDGramMethod
 
@@ -13,6 +13,7 @@ class AlignedMTL(TorchJDGramMethod):
     formula = r"G = U \Sigma V^\top \ \to\ \hat{G} = \sigma_{\min} U V^\top,\ d = \hat{G}^\top \mathbf{1}"
 
     def make(self):
+        from torchjd.aggregation import AlignedMTLWeighting
         return AlignedMTLWeighting()
 
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
+if TYPE_CHECKING:  # torch loads when a method is built, not when a spec is checked
+    import torch
+
 
 NEEDS = ("losses", "gram", "grads")
 FAMILIES = ("static", "loss-based", "gradient-based")
@@ -133,6 +135,7 @@ class TorchJDGramMethod(WeightingMethod):
         self.weighting = self.make()
 
     def gram_weights(self, gram, layer_grams, losses, step, matrix=None):
+        import torch
         weights = self.weighting(gram).to(torch.float64)
         self.remember(dict(zip(self.tasks, weights.tolist())))
         return weights
@@ -141,5 +144,6 @@ class TorchJDGramMethod(WeightingMethod):
 def psd_root(gram: torch.Tensor) -> torch.Tensor:
     """A T × T matrix M with M Mᵀ = G (G symmetric positive semi-definite): for a method written on the
     Jacobian that only ever reads J Jᵀ and ‖wᵀJ‖."""
+    import torch
     values, vectors = torch.linalg.eigh(gram.double())
     return vectors * values.clamp(min=0).sqrt()

@@ -1,6 +1,6 @@
 """CAGrad (Liu et al. 2021, c = 0.4): the update that maximises the worst task's improvement within a ball of
 radius c‖g₀‖ around the mean gradient g₀. TorchJD's CAGradWeighting (solved with cvxpy)."""
-from torchjd.aggregation import CAGradWeighting
+from __future__ import annotations
 
 from mtl_core.weighting.base import Option, TorchJDGramMethod
 
@@ -14,6 +14,7 @@ class CAGrad(TorchJDGramMethod):
     options = {"c": Option(0.4, 0.0, 10.0, "radius of the ball around the mean gradient (0 = the mean)")}
 
     def make(self):
+        from torchjd.aggregation import CAGradWeighting
         return CAGradWeighting(c=self.settings["c"])
 
 

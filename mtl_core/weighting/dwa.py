@@ -1,6 +1,8 @@
 """Dynamic weight average (Liu, Johns & Davison 2019): λ_t = T softmax(r_t / temperature), r_t the ratio of the
 task's mean training loss over the last two windows (the paper's epochs; here windows of `window` steps).
 The first two windows use λ_t = 1."""
+from __future__ import annotations
+
 import math
 
 from mtl_core.weighting.base import Option, WeightingMethod

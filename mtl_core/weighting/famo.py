@@ -6,7 +6,7 @@ c_t = z_t / (c L_t) on the task losses. ξ then moves (Adam, lr 0.025, weight de
 The paper takes L_t(after) from a second forward pass on the same batch; here δ uses the next step's losses
 (another mini-batch), which keeps the cost at one forward and one backward pass per step.
 """
-import torch
+from __future__ import annotations
 
 from mtl_core.weighting.base import Option, WeightingMethod
 
@@ -25,12 +25,14 @@ class FAMO(WeightingMethod):
                "gamma": Option(0.001, 0.0, 1.0, "weight decay of ξ (pulls the weights towards equal)")}
 
     def __init__(self, *args, **kwargs):
+        import torch
         super().__init__(*args, **kwargs)
         self.logits = torch.nn.Parameter(torch.zeros(len(self.tasks), dtype=torch.float64))
         self.optimizer = torch.optim.Adam([self.logits], lr=self.settings["lr"], weight_decay=self.settings["gamma"])
         self.previous: list[float] | None = None
 
     def scales(self, losses, step):
+        import torch
         current = [max(float(losses[t].detach()), 0.0) + FLOOR for t in self.tasks]
         if self.previous is not None:
             delta = torch.log(torch.tensor(self.previous, dtype=torch.float64)) - torch.log(
@@ -52,6 +54,7 @@ class FAMO(WeightingMethod):
                 "optimizer": self.optimizer.state_dict(), "previous": self.previous}
 
     def load_state_dict(self, state):
+        import torch
         super().load_state_dict(state)
         with torch.no_grad():
             self.logits.copy_(state["logits"].cpu())

@@ -6,9 +6,14 @@ no extra backward pass), G_t = λ_t n_t, r_t = (L_t / L_t(0)) / mean_s (L_s / L_
 Ḡ r_t^α held constant, L_grad = Σ_t |G_t − Ḡ r_t^α| has ∂L_grad/∂λ_t = sign(G_t − Ḡ r_t^α) n_t. λ takes an Adam
 step on it, is kept positive and renormalised to Σ_t λ_t = T after every step (as in the paper).
 """
-import torch
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from mtl_core.weighting.base import Option, WeightingMethod
+
+if TYPE_CHECKING:
+    import torch
 
 MIN_WEIGHT = 1e-4
 
@@ -28,6 +33,7 @@ class GradNorm(WeightingMethod):
                "lr": Option(0.025, 0.0, 10.0, "step size of the weights λ", low_open=True)}
 
     def __init__(self, *args, **kwargs):
+        import torch
         super().__init__(*args, **kwargs)
         start = torch.tensor([self.lambdas.get(t, 1.0) for t in self.tasks], dtype=torch.float64)
         start = start.clamp(min=MIN_WEIGHT)
@@ -44,6 +50,7 @@ class GradNorm(WeightingMethod):
         return layer_grams["all"]
 
     def gram_weights(self, gram, layer_grams, losses, step, matrix=None):
+        import torch
         applied = self.weights.detach().clone()
         self.remember(dict(zip(self.tasks, applied.tolist())))
         values = torch.tensor([float(losses[t].detach()) for t in self.tasks], dtype=torch.float64)
@@ -67,6 +74,7 @@ class GradNorm(WeightingMethod):
                 "optimizer": self.optimizer.state_dict(), "initial": self.initial}
 
     def load_state_dict(self, state):
+        import torch
         super().load_state_dict(state)
         with torch.no_grad():
             self.weights.copy_(state["weights"].cpu())

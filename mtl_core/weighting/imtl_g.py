@@ -1,5 +1,5 @@
 """IMTL-G (Liu et al. 2021): the combination whose projections onto every unit task gradient are equal."""
-from torchjd.aggregation import IMTLGWeighting
+from __future__ import annotations
 
 from mtl_core.weighting.base import TorchJDGramMethod
 
@@ -12,6 +12,7 @@ class IMTLG(TorchJDGramMethod):
     formula = r"d = \sum_t w_t g_t,\ \ d \cdot \frac{g_t}{\|g_t\|} \text{ equal for all } t,\ \sum_t w_t = 1"
 
     def make(self):
+        from torchjd.aggregation import IMTLGWeighting
         return IMTLGWeighting()
 
 

@@ -2,7 +2,7 @@
 
 Computed exactly on the shared parameters' gradients (not the UB bound on the representation), with
 TorchJD's MGDAWeighting (Frank-Wolfe on the Gram matrix)."""
-from torchjd.aggregation import MGDAWeighting
+from __future__ import annotations
 
 from mtl_core.weighting.base import Option, TorchJDGramMethod
 
@@ -17,6 +17,7 @@ class MGDA(TorchJDGramMethod):
                "max_iters": Option(100, 1, 10000, "Frank-Wolfe iterations at most", integer=True)}
 
     def make(self):
+        from torchjd.aggregation import MGDAWeighting
         return MGDAWeighting(epsilon=self.settings["epsilon"], max_iters=int(self.settings["max_iters"]))
 
 

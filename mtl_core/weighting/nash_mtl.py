@@ -3,10 +3,10 @@ paper's algorithm 1 (cvxpy with ECOS, 20 iterations of its concave-convex proced
 
 TorchJD's Nash-MTL reads the T × P Jacobian J but only through J Jᵀ and ‖αᵀJ‖; both equal those of a
 T × T root M of the Gram (M Mᵀ = G), so the method runs on the Gram like the others."""
+from __future__ import annotations
+
 import warnings
 
-import numpy as np
-from torchjd.aggregation import NashMTL as TorchJDNashMTL
 
 from mtl_core.weighting.base import Option, TorchJDGramMethod, psd_root
 
@@ -22,6 +22,7 @@ class NashMTL(TorchJDGramMethod):
                "optim_niter": Option(20, 1, 1000, "iterations of the concave-convex procedure", integer=True)}
 
     def make(self):
+        from torchjd.aggregation import NashMTL as TorchJDNashMTL
         return TorchJDNashMTL(n_tasks=len(self.tasks), max_norm=self.settings["max_norm"],
                               update_weights_every=int(self.settings["update_weights_every"]),
                               optim_niter=int(self.settings["optim_niter"])).weighting
@@ -34,11 +35,13 @@ class NashMTL(TorchJDGramMethod):
         return weights.to(gram.device)
 
     def state_dict(self):
+        import numpy as np
         w = self.weighting
         return {**super().state_dict(), "step": float(w.step), "prvs_alpha": w.prvs_alpha.tolist(),
                 "normalization_factor": np.asarray(w.normalization_factor).tolist()}
 
     def load_state_dict(self, state):
+        import numpy as np
         super().load_state_dict(state)
         w = self.weighting
         w.step = state["step"]

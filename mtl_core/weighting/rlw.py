@@ -1,7 +1,6 @@
 """Random loss weighting (Lin et al. 2022): fresh weights softmax(z), z ~ N(0, I), every step: a sanity baseline."""
-import torch
+from __future__ import annotations
 
-from mtl_core.train.data import stable_seed
 from mtl_core.weighting.base import WeightingMethod
 
 
@@ -15,10 +14,13 @@ class RandomWeighting(WeightingMethod):
     formula = r"\lambda = \mathrm{softmax}(z),\ z \sim \mathcal{N}(0, I)\ \text{each step}"
 
     def __init__(self, *args, **kwargs):
+        import torch
+        from mtl_core.train.data import stable_seed
         super().__init__(*args, **kwargs)
         self.generator = torch.Generator().manual_seed(stable_seed(self.seed, "rlw"))
 
     def scales(self, losses, step):
+        import torch
         weights = torch.softmax(torch.randn(len(self.tasks), generator=self.generator, dtype=torch.float64), 0)
         out = {t: float(weights[self.tasks.index(t)]) for t in losses}
         self.remember(out)

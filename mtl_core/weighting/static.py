@@ -1,4 +1,6 @@
 """Static λ: L = Σ_t λ_t L_t with the spec's fixed weights (the default, and the front other methods face)."""
+from __future__ import annotations
+
 from mtl_core.weighting.base import WeightingMethod
 
 

@@ -1,6 +1,6 @@
 """UPGrad (Quinton & Rey 2024): project the mean gradient onto the dual cone of the task gradients, so that no
 task's loss increases to first order. TorchJD's UPGradWeighting (quadprog)."""
-from torchjd.aggregation import UPGradWeighting
+from __future__ import annotations
 
 from mtl_core.weighting.base import TorchJDGramMethod
 
@@ -13,6 +13,7 @@ class UPGrad(TorchJDGramMethod):
     formula = r"d = \frac{1}{T}\sum_t \pi_{\mathcal{C}}(g_t),\ \ \mathcal{C} = \{x : g_s \cdot x \ge 0\ \forall s\}"
 
     def make(self):
+        from torchjd.aggregation import UPGradWeighting
         return UPGradWeighting()
 
 

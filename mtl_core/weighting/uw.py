@@ -3,7 +3,7 @@
 L = Σ_t L_t / (2 e^{s_t}) + s_t / 2 (the form LibMTL uses for every task kind). For a fixed L_t the optimum
 is e^{s_t} = L_t, i.e. an effective weight 1 / (2 L_t): tasks with a large loss are weighted down.
 """
-import torch
+from __future__ import annotations
 
 from mtl_core.weighting.base import WeightingMethod
 
@@ -18,6 +18,7 @@ class Uncertainty(WeightingMethod):
     formula = r"\mathcal{L} = \sum_t \frac{\mathcal{L}_t}{2e^{s_t}} + \frac{s_t}{2},\ s_t \text{ learned}"
 
     def __init__(self, *args, **kwargs):
+        import torch
         super().__init__(*args, **kwargs)
         self.log_variance = torch.nn.Parameter(torch.zeros(len(self.tasks), device=self.device))
 
@@ -25,6 +26,7 @@ class Uncertainty(WeightingMethod):
         return [self.log_variance]
 
     def scales(self, losses, step):
+        import torch
         coefficients = 0.5 * torch.exp(-self.log_variance)
         out = {t: coefficients[self.tasks.index(t)] for t in losses}
         self.remember({t: float(c.detach()) for t, c in out.items()})
@@ -37,6 +39,7 @@ class Uncertainty(WeightingMethod):
         return {**super().state_dict(), "log_variance": self.log_variance.detach().clone()}
 
     def load_state_dict(self, state):
+        import torch
         super().load_state_dict(state)
         with torch.no_grad():
             self.log_variance.copy_(state["log_variance"])

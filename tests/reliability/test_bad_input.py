@@ -54,6 +54,8 @@ WRONG_TYPES = {
     "soft_lambda": ([0.1], "soft_lambda: expected a number, got [0.1]"),
     "layers": (1, "layers: expected task=value pairs, got 1"),
     "experts": ("four", "experts: expected a whole number, got 'four'"),
+    "weighting": (["pcgrad"], 'weighting: expected a method name or {"name": ..., "options": {...}}, got list'),
+    "gradient_route": (1, "gradient_route: 1 is not one of auto, materialised"),
     "encoder": ({"name": "mlp"}, f"encoder: {{'name': 'mlp'}} is not one of {', '.join(ENCODERS)}"),
     "encoder_layers": ("two", "encoder_layers: expected a whole number, got 'two'"),
     "hidden_size": ([128], "hidden_size: expected a whole number, got [128]"),
