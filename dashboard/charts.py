@@ -138,6 +138,34 @@ def soft_distance_curves(frame: pd.DataFrame, colours: Mapping[str, str] | None 
     return _layout(fig, "Soft sharing: distance of each task encoder from the mean encoder θ_s")
 
 
+MIXING_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def mixing_curves(frame: pd.DataFrame, prefix: str, *, title: str, x_title: str, y_title: str,
+                  colours: Mapping[str, str] | None = None) -> go.Figure:
+    """MMoE gates (prefix "gate_expert_") or cross-stitch weights ("stitch_"): one line per (task, weight),
+    colour by task, dash by weight, named "<task> · <weight>" (the part after the prefix), seeds averaged."""
+    data = frame[frame["name"].str.startswith(prefix)] if not frame.empty else frame
+    if data.empty:
+        return empty_figure(title)
+    colours = dict(colours or task_colours(sorted(data["task"].unique())))
+    data = data.groupby(["task", "name", "step"], as_index=False)["value"].mean()
+    names = sorted(data["name"].unique(), key=lambda n: [int(p) if p.isdigit() else p for p in n.split("_")])
+    fig = go.Figure()
+    for task, part in data.groupby("task", sort=True):
+        for i, name in enumerate(names):
+            curve = part[part["name"] == name].sort_values("step")
+            if curve.empty:
+                continue
+            fig.add_trace(go.Scatter(x=curve["step"], y=curve["value"], mode="lines",
+                                     name=f"{task} · {name[len(prefix):]}",
+                                     line=dict(color=colours.get(task, NOISE_COLOUR), dash=MIXING_DASHES[i % len(MIXING_DASHES)],
+                                               width=2)))
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title, rangemode="tozero")
+    return _layout(fig, title, height=420)
+
+
 # ---- gradient conflict -------------------------------------------------------------------------
 def _pair_means(conflict: pd.DataFrame, layer: str, column: str) -> pd.DataFrame:
     data = conflict[conflict["layer"] == layer]

@@ -434,6 +434,19 @@ STRINGS: dict[str, dict[str, str]] = {
     "runs.col.done": {"en": "runs completed", "zh": "已完成的运行"},
     "runs.col.created_utc": {"en": "created (UTC)", "zh": "创建时间（UTC）"},
     "runs.soft": {"en": "Soft sharing: ‖θ_t − θ_s‖ over training", "zh": "软共享：训练过程中的 ‖θ_t − θ_s‖"},
+    "runs.mix.mmoe": {"en": "MMoE: each task's gate over the experts", "zh": "MMoE：每个任务对各专家的门控权重"},
+    "runs.mix.mmoe_caption": {
+        "en": "The mean softmax gate weight of each expert on the task's latest training batch; tasks whose gates "
+              "pick different experts have stopped sharing them.",
+        "zh": "每个专家在该任务最近一个训练批次上的平均 softmax 门控权重；门控选择不同专家的任务已不再共享这些专家。"},
+    "runs.mix.mmoe_axis": {"en": "gate weight (0 to 1)", "zh": "门控权重（0 到 1）"},
+    "runs.mix.cross_stitch": {"en": "Cross-stitch: how much each task reads from each encoder",
+                              "zh": "十字绣单元：每个任务从各编码器读取的比例"},
+    "runs.mix.cross_stitch_caption": {
+        "en": "α^l[task, source] after layer l (started at 0.9 for the task's own encoder): a weight that falls "
+              "towards 0 means the task stopped reading that encoder.",
+        "zh": "第 l 层之后的 α^l[任务, 来源]（自身编码器初始为 0.9）：权重降向 0 表示该任务不再读取那个编码器。"},
+    "runs.mix.cross_stitch_axis": {"en": "stitch weight α", "zh": "十字绣权重 α"},
     "runs.soft_caption": {
         "en": "θ_s is the mean of the task encoders. λ_soft pulls each encoder towards it: a small distance "
               "means the tasks effectively share one encoder.",

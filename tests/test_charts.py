@@ -184,3 +184,21 @@ def test_estimate_grows_with_steps_and_shrinks_with_workers():
     sizes = {"synth_1": 2000, "synth_2": 2000}
     assert state.estimate_seconds(large, sizes) > state.estimate_seconds(small, sizes)
     assert state.estimate_seconds(large, sizes, slots=3) < state.estimate_seconds(large, sizes, slots=1)
+
+
+def test_mixing_curves_draw_one_line_per_task_and_weight_averaged_over_seeds():
+    import pandas as pd
+
+    from dashboard.charts import mixing_curves
+
+    rows = []
+    for run, offset in (("r0", 0.0), ("r1", 0.2)):
+        for step in (1, 2):
+            for task in ("synth_1", "synth_2"):
+                rows += [dict(run_id=run, step=step, task=task, name="gate_expert_1", value=0.4 + offset),
+                         dict(run_id=run, step=step, task=task, name="gate_expert_2", value=0.6 - offset),
+                         dict(run_id=run, step=step, task=task, name="loss", value=9.0)]
+    fig = mixing_curves(pd.DataFrame(rows), "gate_expert_", title="gates", x_title="step", y_title="weight")
+    assert sorted(trace.name for trace in fig.data) == ["synth_1 · 1", "synth_1 · 2", "synth_2 · 1", "synth_2 · 2"]
+    first = next(trace for trace in fig.data if trace.name == "synth_1 · 1")
+    assert list(first.y) == pytest.approx([0.5, 0.5])  # the two seeds' 0.4 and 0.6

@@ -225,6 +225,14 @@ def run_view(poll: bool) -> None:
         st.plotly_chart(localise_figure(charts.soft_distance_curves(frame[frame["run_id"].isin(mtl_ids)], colours),
                                         "chart.t.soft"),
                         key="soft_distance")
+    for sharing, prefix in (("mmoe", "gate_expert_"), ("cross_stitch", "stitch_")):
+        if spec.get("sharing") == sharing:
+            st.subheader(t(f"runs.mix.{sharing}"))
+            st.caption(t(f"runs.mix.{sharing}_caption"))
+            st.plotly_chart(charts.mixing_curves(frame[frame["run_id"].isin(mtl_ids)], prefix,
+                                                 title=t(f"runs.mix.{sharing}"), x_title=t("step"),
+                                                 y_title=t(f"runs.mix.{sharing}_axis"), colours=colours),
+                            key=f"mixing_{sharing}")
     weights_section(frame, runs, colours)
     if poll and data.is_finished(runs):
         st.rerun()  # a full rerun redraws the view without polling
