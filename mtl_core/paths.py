@@ -33,3 +33,9 @@ def sources_dir() -> Path:
 
 def default_store_path() -> Path:
     return data_home() / "runs.sqlite"
+
+
+def mlflow_tracking_uri() -> str:
+    """The default MLflow tracking store of `export --format mlflow`: a SQLite file in the data home (its
+    artifacts beside it, in mlflow-artifacts/), which `mlflow ui --backend-store-uri URI` opens."""
+    return f"sqlite:///{(data_home() / 'mlflow.db').resolve().as_posix()}"

@@ -535,6 +535,57 @@ class Store:
         row = self.connection.execute("SELECT * FROM checkpoints WHERE run_id=? AND kind=?", (run_id, kind)).fetchone()
         return dict(row) if row else None
 
+    def checkpoints(self, statuses: Iterable[str] | None = None,
+                    finished_before: float | None = None) -> list[dict[str, Any]]:
+        """Checkpoint records with their run's status and finished_at, oldest run first; only runs in `statuses`
+        and finished before `finished_before` (a time.time()) when given. Each has `bytes`: the file's size,
+        0 when the file is gone."""
+        sql = ("SELECT c.*, r.status, r.finished_at, r.experiment_id FROM checkpoints c JOIN runs r ON r.id = c.run_id "
+               "WHERE 1=1")
+        params: list[Any] = []
+        if statuses is not None:
+            statuses = list(statuses)
+            sql += f" AND r.status IN ({','.join('?' * len(statuses))})"
+            params.extend(statuses)
+        if finished_before is not None:
+            sql += " AND r.finished_at IS NOT NULL AND r.finished_at < ?"
+            params.append(finished_before)
+        rows = [dict(r) for r in self.connection.execute(sql + " ORDER BY r.finished_at, c.run_id, c.kind", params)]
+        for row in rows:
+            row["bytes"] = _file_size(Path(row["path"]))
+        return rows
+
+    def delete_checkpoint(self, run_id: str, kind: str = "last") -> int:
+        """Remove a run's checkpoint record and its file (record first: a resume never finds a record of a file
+        being deleted); returns the bytes freed."""
+        record = self.checkpoint(run_id, kind)
+        if record is None:
+            return 0
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM checkpoints WHERE run_id=? AND kind=?", (run_id, kind))
+        path = Path(record["path"])
+        size = _file_size(path)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise file_error(exc, path, doing="delete the checkpoint") from None
+        return size
+
+    def disk_usage(self) -> dict[str, int]:
+        """Bytes the store takes on disk: {"database": the SQLite file with its -wal / -shm files,
+        "checkpoints": the checkpoint files it records, "artifacts": everything in its artifacts folder
+        (checkpoints, run logs), "total": database + artifacts}."""
+        database = sum(_file_size(self.path.with_name(self.path.name + suffix)) for suffix in ("", "-wal", "-shm"))
+        checkpoints = sum(_file_size(Path(r["path"]))
+                          for r in self.connection.execute("SELECT path FROM checkpoints"))
+        folder = self.path.with_name(self.path.stem + "-artifacts")
+        artifacts = 0
+        if folder.is_dir():
+            for root, _, files in os.walk(folder):
+                artifacts += sum(_file_size(Path(root) / name) for name in files)
+        return {"database": database, "checkpoints": checkpoints, "artifacts": artifacts,
+                "total": database + artifacts}
+
     def save_representation(self, run_id: str, name: str, matrix) -> None:
         import numpy as np
 
@@ -619,6 +670,13 @@ def _why_folder_refuses_writes(path: Path) -> str:
         except OSError:  # a read-only folder: the probe was never created
             pass
     return f"its folder {path.parent} does not let SQLite create {path.name}-wal and {path.name}-shm"
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _read_sql(sql: str, connection: sqlite3.Connection, params=None) -> "pd.DataFrame":

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from mtl_core.errors import UserError, file_error, os_error_reason
-from mtl_core.spec import DEVICES, ENCODERS, OPTIMIZERS, SAMPLING, SHARING_MODES
+from mtl_core.spec import DEVICES, ENCODERS, GRADIENT_ROUTES, OPTIMIZERS, SAMPLING, SHARING_MODES
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +22,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                                           "of `weightings`, e.g. pcgrad, uw, famo")
     p("--weighting-option", metavar="KEY=VALUE", action="append",
       help="an option of the weighting method, e.g. c=0.4 for cagrad (repeat for several)")
+    p("--experts", type=int, help="mmoe: the number of expert encoders (default 4)")
     p("--soft-lambda", type=float, help="λ_soft of the L2 pull in soft sharing (default 0.01)")
     p("--layers", help="hierarchical: encoder layer each task reads, e.g. atis_slots=1,atis_intent=2")
     p("--encoder", choices=ENCODERS,
@@ -42,6 +43,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--no-baselines", dest="baselines", action="store_false")
     p("--conflict-every", type=int, help="measure per-task gradients every K steps (default 10, 0 = never)")
     p("--noise-floor", action="store_true", default=None, help="also measure the same-task noise floor")
+    p("--gradient-route", choices=GRADIENT_ROUTES,
+      help="per-task gradient statistics by the Gram route where it applies (auto) or materialised (the reference)")
     p("--affinity-every", type=int, help="TAG lookahead affinity every K steps (default 0 = never)")
     p("--probe-examples", type=int, help="keep encoder representations of N validation inputs per task (CKA)")
     p("--sampling", choices=SAMPLING, help="task batches per step (default all)")
@@ -59,7 +62,7 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", help="run store (SQLite file); default: $MTL_EXPLORER_HOME/runs.sqlite")
 
 
-OPTION_FIELDS = ("tasks", "sharing", "weights", "soft_lambda", "layers", "encoder", "encoder_layers", "hidden_size",
+OPTION_FIELDS = ("tasks", "sharing", "weights", "experts", "gradient_route", "soft_lambda", "layers", "encoder", "encoder_layers", "hidden_size",
                  "freeze_encoder", "dropout", "optimizer", "lr", "batch_size", "epochs", "steps", "seeds", "baselines",
                  "conflict_every", "noise_floor", "affinity_every", "probe_examples", "sampling", "temperature", "eval_every", "synthetic_correlation",
                  "data_seed", "max_train_examples", "max_tokens", "device", "name")
@@ -153,10 +156,13 @@ def add_parsers(subparsers) -> None:
     methods.add_argument("--json", action="store_true", help="one JSON array of every method")
     methods.set_defaults(func=cmd_weightings)
 
-    export = subparsers.add_parser("export", help="write every recorded series of an experiment")
+    export = subparsers.add_parser("export", help="write every recorded series of an experiment (a file, MLflow "
+                                                  "or TensorBoard)")
     export.add_argument("experiment_id")
-    export.add_argument("--format", choices=["csv", "json"], default="csv")
-    export.add_argument("--out", required=True, help="output file")
+    export.add_argument("--format", choices=["csv", "json", "mlflow", "tensorboard"], default="csv")
+    export.add_argument("--out", help="output file (csv, json) or folder (tensorboard: one subfolder per run)")
+    export.add_argument("--tracking-uri", help="mlflow: the tracking store (default: "
+                                               "sqlite:///$MTL_EXPLORER_HOME/mlflow.db)")
     add_store_option(export)
     export.set_defaults(func=cmd_export)
 
@@ -264,6 +270,12 @@ def cmd_export(args) -> int:
 
     from mtl_core.analysis.summary import experiment_summary
 
+    if args.format in ("mlflow", "tensorboard"):
+        return cmd_export_tracker(args)
+    if getattr(args, "tracking_uri", None):
+        raise UserError(f"export: --tracking-uri is for --format mlflow, not {args.format}")
+    if not args.out:
+        raise UserError(f"export: --out is required for --format {args.format}, e.g. --out series.{args.format}")
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"export: --out {out} is a directory; give a file, e.g. {out / ('series.' + args.format)}")
@@ -286,6 +298,30 @@ def cmd_export(args) -> int:
                    "name", "value"]
         write_atomically(out, lambda fh: table.reindex(columns=columns).to_csv(fh, index=False))
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_export_tracker(args) -> int:
+    """--format mlflow (to --tracking-uri) or tensorboard (to the --out folder)."""
+    from mtl_core import trackers
+
+    store = open_store(args, readonly=True)
+    if args.format == "tensorboard":
+        if args.tracking_uri:
+            raise UserError("export: --tracking-uri is for --format mlflow; tensorboard writes to --out")
+        if not args.out:
+            raise UserError("export: --out is required for --format tensorboard: the folder to write the runs to, "
+                            "e.g. --out tb")
+        trackers.export_tensorboard(store, args.experiment_id, Path(args.out))
+        print(f"open with: tensorboard --logdir {args.out}")
+        return 0
+    if args.out:
+        raise UserError("export: --out is not used by --format mlflow; give --tracking-uri (default: "
+                        "sqlite:///$MTL_EXPLORER_HOME/mlflow.db)")
+    result = trackers.export_mlflow(store, args.experiment_id, args.tracking_uri)
+    print(f"{result['exported']} run(s) exported, {result['skipped']} unchanged, to MLflow experiment "
+          f"{result['experiment_id']} at {result['uri']}")
+    print(f"open with: mlflow ui --backend-store-uri {result['uri']}")
     return 0
 
 

@@ -162,7 +162,24 @@ def execute_run(store: Store, run_id: str, *, threads: int | None = None,
         store.update_run(run_id, status="failed", error=message, finished_at=time.time())
         store.log(run_id, message + "\n" + traceback.format_exc(), "error")
         return "failed"
+    if status == "completed":
+        drop_resume_checkpoint(store, run_id)
     return status
+
+
+def drop_resume_checkpoint(store: Store, run_id: str) -> None:
+    """A completed run is never resumed: its last checkpoint goes (the best model lives in memory only and its
+    test metrics are recorded). A file that cannot be deleted stays for `gc`; the run is completed all the same."""
+    try:
+        freed = store.delete_checkpoint(run_id, "last")
+    except (OSError, StorageError) as exc:
+        try:
+            store.log(run_id, f"the resume checkpoint was kept: {exc}; `python -m mtl_core gc` frees it", "warning")
+        except StorageError:
+            pass
+        return
+    if freed:
+        store.log(run_id, f"deleted the resume checkpoint ({freed} bytes): a completed run is not resumed")
 
 
 def failure_message(exc: BaseException) -> str:
