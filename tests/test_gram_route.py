@@ -112,3 +112,16 @@ def test_the_route_is_a_measurement_setting_not_part_of_a_configuration():
 
     assert "gradient_route" in NOT_TRAINING_FIELDS
     assert isinstance(GramRoute, type)
+
+
+def test_fine_tuned_minilm_takes_its_linear_layers_by_the_gram_route_with_the_same_statistics():
+    options = dict(encoder="minilm", max_train_examples=32, max_eval_examples=16, batch_size=8, conflict_every=1)
+    reference = make_trainer(ATIS, total_steps=2, gradient_route="materialised", **options)
+    gram = make_trainer(ATIS, total_steps=2, **options)
+    recorders = ListRecorder(), ListRecorder()
+    for step in (1, 2):
+        reference.train_step(step, recorders[0], measure=True)
+        gram.train_step(step, recorders[1], measure=True)
+    assert len(gram.gram_route.covered_modules) == 36  # 6 blocks × (query, key, value, 3 dense)
+    for a, b in zip(*(r.conflicts for r in recorders)):
+        assert a[:4] == b[:4] and b[4] == pytest.approx(a[4], abs=1e-4, nan_ok=True)
