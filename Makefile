@@ -37,6 +37,8 @@ test: $(VENV)/.installed-dev fetch
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/gram_route.py
+	$(PY) benchmarks/weighting_cost.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
