@@ -10,6 +10,10 @@
    (goal < 1.5 s) and a second load of each real task from the cache (goal < 1 s). The tests only
    guard these against hangs.
 
+The step cost of each loss-weighting method (and of TorchJD's own path for the same methods) is measured by
+benchmarks/weighting_cost.py, which writes mtl_core/weighting/costs.json (`--write`); it takes several
+minutes, so it is not run from here.
+
 Blocks of steps alternate between the two sides and the median block time is compared, so drift of
 a shared, noisy machine hits both sides alike. Absolute times are printed for context only.
 """
