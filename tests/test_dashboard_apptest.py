@@ -28,7 +28,9 @@ def store_env(tmp_path_factory):
                                   "--name", "hard synthetic")
         soft = run_cli_experiment(store, env, "--steps", "30", "--sharing", "soft", "--soft-lambda", "0.1",
                                   "--no-baselines", "--name", "soft synthetic")
-        yield {"store": store, "home": home, "hard": hard, "soft": soft}
+        mmoe = run_cli_experiment(store, env, "--steps", "20", "--sharing", "mmoe", "--experts", "2",
+                                  "--weighting", "pcgrad", "--no-baselines", "--name", "mmoe synthetic")
+        yield {"store": store, "home": home, "hard": hard, "soft": soft, "mmoe": mmoe}
         stop_background(store)
 
 
@@ -247,6 +249,14 @@ def test_runs_shows_soft_sharing_distance(store_env):
     soft = next(spec for title, spec in figures(at).items() if title.startswith("Soft sharing"))
     assert set(trace_names(soft)) == {"‖θ_synth_1 − θ_s‖", "‖θ_synth_2 − θ_s‖"}
     assert any("Noise floor not recorded" in c.value for c in at.caption)
+
+
+def test_runs_shows_mmoe_gates_and_the_methods_weights(store_env):
+    at = app("views/runs.py", exp=store_env["mmoe"])
+    no_exceptions(at)
+    gates = next(spec for title, spec in figures(at).items() if title.startswith("MMoE"))
+    assert set(trace_names(gates)) == {"synth_1 · 1", "synth_1 · 2", "synth_2 · 1", "synth_2 · 2"}
+    assert any("PCGrad" in c.value for c in at.caption)  # the weights chart names the method
 
 
 def test_runs_in_chinese_translates_headings_and_charts(store_env):

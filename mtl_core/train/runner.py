@@ -285,4 +285,6 @@ def _train(store: Store, run_id: str, run_row: dict, writer: MetricWriter, threa
     store.update_run(run_id, status="completed", finished_at=time.time(), step=total,
                      result={"best_step": trainer.state.best_step, "test": results})
     store.log(run_id, f"completed; best validation at step {trainer.state.best_step}")
+    if trainer.gradient_route_summary():
+        store.log(run_id, trainer.gradient_route_summary())
     return "completed"
