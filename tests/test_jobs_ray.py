@@ -37,7 +37,8 @@ def test_ray_runs_an_experiment_into_the_same_store(store_path, tmp_path, monkey
     [run] = wait_finished(store, [run_id], 240)
     assert run["status"] == "completed", run["error"]
     assert run["step"] == 40 and run["result"]["test"]
-    assert store.checkpoint(run_id) is not None  # checkpoint files come back too
+    assert store.checkpoint(run_id) is None  # a completed run drops its resume checkpoint, on the driver too
+    assert store.checkpoint(long_id) is not None  # a cancelled one keeps it for resume: checkpoint files come back
 
     fg_store, fg_run = foreground(spec, tmp_path / "fg.sqlite")
     assert_same_metrics(store, run_id, fg_store, fg_run)

@@ -112,6 +112,11 @@ def _relay_store_class():
                 return
             self._put(("checkpoint", kind, step, Path(path).name, data))
 
+        def delete_checkpoint(self, run_id, kind="last") -> int:
+            freed = super().delete_checkpoint(run_id, kind)
+            self._put(("drop_checkpoint", kind))
+            return freed
+
     return RelayStore
 
 
@@ -325,6 +330,8 @@ class Driver:
             tmp.write_bytes(data)
             os.replace(tmp, path)
             self.store.save_checkpoint_record(run_id, ckind, step, str(path))
+        elif kind == "drop_checkpoint":  # a completed run deleted its resume checkpoint
+            self.store.delete_checkpoint(run_id, op[1])
 
     # -- the loop
     def step(self) -> bool:
