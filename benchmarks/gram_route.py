@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/gram_route.py [--steps N] [--repeats R] [--setups medium,bilstm,...]
 
 Per setup, every side is a Trainer on the same model and batches, timed in blocks that alternate between
-the sides (median block time; absolute times printed for context only), one CPU thread, denormals
-flushed:
+the sides (median block CPU time of this process; absolute times printed for context only), one CPU
+thread, denormals flushed:
 - plain: a summed-loss step, no per-task gradients (conflict_every = 0);
 - conflict logging every step and every 10 steps, by the materialised route and by the Gram route;
 - the Gram-based methods (MGDA, UPGrad, IMTL-G, PCGrad, CAGrad) by either route.
@@ -74,10 +74,10 @@ def ratios(sides: dict, steps: int, repeats: int) -> dict[str, float]:
             fn()
     for _ in range(repeats):
         for name, fn in sides.items():
-            start = time.perf_counter()
+            start = time.process_time()  # this process's CPU time: a loaded shared machine moves it least
             for _ in range(steps):
                 fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(time.process_time() - start)
     base = statistics.median(times["plain"])
     print(f"    plain step: {1000 * base / steps:.2f} ms")
     return {name: statistics.median(t) / base for name, t in times.items()}
