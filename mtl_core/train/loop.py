@@ -1,9 +1,11 @@
 """The one training loop: a multi-task run and a single-task baseline are the same Trainer.
 
-Each step (sampling "all"): one batch of every task, L = Σ_t λ_t L_t (+ λ_soft Σ_t ‖θ_t − θ_s‖² for soft
-sharing), one optimiser step. Every `conflict_every` steps the per-task gradients g_t = ∇ λ_t L_t are
-taken separately; the update is then built from them (Σ_t g_t is exactly ∇L, so measuring does not
-change the run), and their inner products give cosines, norms and magnitude similarity per layer.
+Each step (sampling "all"): one batch of every task, the losses combined as the run's weighting method
+says (static λ: L = Σ_t λ_t L_t; mtl_core/weighting), + λ_soft Σ_t ‖θ_t − θ_s‖² for soft sharing, one
+optimiser step. Every `conflict_every` steps (every step for a method of the gradients) the per-task
+gradients are taken separately, the update is built from them (Σ_t g_t is exactly ∇L, so measuring does
+not change the run), and their T × T Gram gives cosines, norms and magnitude similarity per layer: by the
+Gram route (train/gram_route.py) where the trunk allows, else from the materialised gradients.
 
 Dropout (and word dropout) draws from torch's global generators, so the trainer keeps two seeded random
 streams and swaps one in while it runs: the training stream for training steps, the measurement stream for
@@ -264,7 +266,9 @@ class Trainer:
         pass, unless this step measures conflict (or lookahead affinity), when the per-task gradients of c_t L_t
         are taken one task at a time and summed (the same update). A method that needs the Gram gets it from
         the per-task gradients of L_t, taken once; the shared trunk gets Σ_t w_t g_t. Conflict statistics read
-        the same Gram. Returns {task: {layer: [gradient per shared parameter]}} when per-task gradients were taken.
+        the same Gram. With `gram_route` (decided before the forward, whose layers it records) the Gram and the
+        update come from the shared linear layers' inputs and output gradients instead of materialised
+        gradients. Returns {task: {layer: [gradient per shared parameter]}} when materialised gradients were taken.
         """
         method = self.method
         every_task = self.sampling == "all"
