@@ -50,13 +50,21 @@ def test_a_checkpoint_holding_a_pickled_object_is_refused_without_running_it(hom
     assert "checkpoint" in error and "not loaded" in error and str(path) in error
 
 
-def test_a_real_checkpoint_resumes_through_the_weights_only_loader(home, tmp_path):
-    # One-task-per-step sampling: the checkpoint also carries the task-sampling generator's state.
+def test_a_real_checkpoint_resumes_through_the_weights_only_loader(home, tmp_path, monkeypatch):
+    from mtl_core.train import runner
+
+    # One-task-per-step sampling: the checkpoint also carries the task-sampling generator's state. The run is
+    # cancelled half-way (a completed run drops its resume checkpoint).
+    monkeypatch.setattr(runner, "CANCEL_CHECK_SECONDS", 0.0)
     store, run_id = one_run(tmp_path, tasks=["synth_1", "synth_2"], steps=10, sampling="proportional")
-    assert execute_run(store, run_id) == "completed"
+
+    def cancel_half_way(step, total):
+        if step >= 5:
+            store.request_cancel(run_id)
+
+    assert execute_run(store, run_id, progress=cancel_half_way) == "cancelled"
     checkpoint = torch.load(store.checkpoint(run_id)["path"], weights_only=True)
-    assert checkpoint["sampling_rng"]["bit_generator"] == "PCG64"
-    store.update_run(run_id, status="interrupted")
+    assert checkpoint["sampling_rng"]["bit_generator"] == "PCG64" and checkpoint["loop"]["step"] == 5
     assert store.requeue_run(run_id)
     assert execute_run(store, run_id) == "completed", store.run(run_id)["error"]
     assert any("resumed from the checkpoint" in m for m in store.events(run_id).message)
