@@ -434,6 +434,19 @@ STRINGS: dict[str, dict[str, str]] = {
     "runs.col.done": {"en": "runs completed", "zh": "已完成的运行"},
     "runs.col.created_utc": {"en": "created (UTC)", "zh": "创建时间（UTC）"},
     "runs.soft": {"en": "Soft sharing: ‖θ_t − θ_s‖ over training", "zh": "软共享：训练过程中的 ‖θ_t − θ_s‖"},
+    "runs.disk_usage": {
+        "en": "The store takes {total} on disk (database {database}, checkpoints {checkpoints}); "
+              "`python -m mtl_core gc` frees the checkpoints of finished runs.",
+        "zh": "运行存储占用磁盘 {total}（数据库 {database}，检查点 {checkpoints}）；"
+              "`python -m mtl_core gc` 可释放已结束运行的检查点。"},
+    "compare.export_mlflow": {"en": "Export to MLflow", "zh": "导出到 MLflow"},
+    "compare.export_tensorboard": {"en": "Export to TensorBoard", "zh": "导出到 TensorBoard"},
+    "compare.exporting": {"en": "Exporting every run…", "zh": "正在导出所有运行…"},
+    "compare.exported_mlflow": {
+        "en": "Logged {exported} run(s) to MLflow ({skipped} unchanged since the last export). Open it with:",
+        "zh": "已将 {exported} 个运行记录到 MLflow（{skipped} 个自上次导出后未变）。用以下命令打开："},
+    "compare.exported_tensorboard": {"en": "Wrote event files for {runs} run(s). Open them with:",
+                                     "zh": "已为 {runs} 个运行写入事件文件。用以下命令打开："},
     "runs.mix.mmoe": {"en": "MMoE: each task's gate over the experts", "zh": "MMoE：每个任务对各专家的门控权重"},
     "runs.mix.mmoe_caption": {
         "en": "The mean softmax gate weight of each expert on the task's latest training batch; tasks whose gates "

@@ -243,6 +243,18 @@ def test_runs_shows_curves_and_conflict_for_a_finished_experiment(store_env):
     assert not any("Updating every" in c.value for c in at.caption)  # finished: no polling
 
 
+def test_runs_says_how_much_disk_the_store_takes(store_env):
+    from mtl_core.store import Store
+
+    at = app("views/runs.py", exp=store_env["hard"])
+    no_exceptions(at)
+    import re
+
+    total = Store(store_env["store"], readonly=True).disk_usage()["total"] / 2**20
+    shown = [float(m.group(1)) for c in at.caption if (m := re.match(r"The store takes ([0-9.]+) MiB on disk", c.value))]
+    assert shown and abs(shown[0] - total) < 0.5  # the WAL may grow a little between the page's read and this one
+
+
 def test_runs_shows_soft_sharing_distance(store_env):
     at = app("views/runs.py", exp=store_env["soft"])
     no_exceptions(at)
@@ -297,6 +309,30 @@ def test_compare_shows_delta_with_sign_convention_table_downloads_and_cli(store_
     assert cli.startswith("python -m mtl_core run --tasks synth_1,synth_2 --sharing hard")
     assert "--steps 40" in cli and "--noise-floor" in cli and "--max-train-examples 200" in cli
     assert any("seed" in m for m in messages(at, "warning"))  # one seed: a warning, not a verdict
+
+
+def test_compare_exports_the_experiment_to_mlflow_and_tensorboard_on_request(store_env):
+    from mlflow.tracking import MlflowClient
+
+    from mtl_core.paths import mlflow_tracking_uri
+    from mtl_core.store import Store
+
+    at = app("views/compare.py", exp=store_env["hard"])
+    at.button(key="export_mlflow").click().run()
+    no_exceptions(at)
+    assert any("run(s) to MLflow" in m for m in messages(at, "success"))
+    uri = mlflow_tracking_uri()
+    assert any(c.value == f"mlflow ui --backend-store-uri {uri}" for c in at.code)
+    runs = Store(store_env["store"], readonly=True).runs(store_env["hard"])
+    found = MlflowClient(tracking_uri=uri).search_runs(
+        [e.experiment_id for e in MlflowClient(tracking_uri=uri).search_experiments()])
+    assert {r["id"] for r in runs} <= {run.data.tags.get("mtl_explorer.run_id") for run in found}
+
+    at.button(key="export_tensorboard").click().run()
+    no_exceptions(at)
+    folder = store_env["home"] / "tensorboard" / store_env["hard"]
+    assert {p.name for p in folder.iterdir()} == {r["id"] for r in runs}
+    assert any(c.value == f"tensorboard --logdir {folder}" for c in at.code)
 
 
 def test_compare_without_baselines_explains_why_nothing_is_compared(store_env):

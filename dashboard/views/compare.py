@@ -185,6 +185,32 @@ runs_col.download_button(t("compare.download_runs"), per_run.to_csv(index=False)
 json_col.download_button(t("compare.download_summary"), json.dumps(summary, indent=2), f"{experiment_id}-summary.json",
                          mime="application/json", key="download_summary")
 
+# To the trackers researchers keep their runs in: written only when the user presses the button.
+mlflow_col, board_col = st.columns(2)
+if mlflow_col.button(t("compare.export_mlflow"), key="export_mlflow"):
+    from mtl_core import trackers
+
+    try:
+        with st.spinner(t("compare.exporting")):
+            result = trackers.export_mlflow(data.store(), experiment_id, log=lambda message: None)
+        st.success(t("compare.exported_mlflow", exported=result["exported"], skipped=result["skipped"]),
+                   icon=":material/check:")
+        st.code(f"mlflow ui --backend-store-uri {result['uri']}", language="bash")
+    except UserError as exc:
+        st.error(str(exc), icon="⚠️")
+if board_col.button(t("compare.export_tensorboard"), key="export_tensorboard"):
+    from mtl_core import trackers
+    from mtl_core.paths import data_home
+
+    out = data_home() / "tensorboard" / experiment_id
+    try:
+        with st.spinner(t("compare.exporting")):
+            folders = trackers.export_tensorboard(data.store(), experiment_id, out, log=lambda message: None)
+        st.success(t("compare.exported_tensorboard", runs=len(folders)), icon=":material/check:")
+        st.code(f"tensorboard --logdir {out}", language="bash")
+    except UserError as exc:
+        st.error(str(exc), icon="⚠️")
+
 st.header(t("compare.reproduce"))
 st.caption(t("compare.cli"))
 st.code(state.cli_command(spec), language="bash", wrap_lines=True)

@@ -188,6 +188,10 @@ def weights_section(frame: pd.DataFrame, runs: list[dict], colours: dict[str, st
                                      y_title=t("runs.weights_axis"), colours=colours), key="weight_curves")
 
 
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
 def overview_table() -> None:
     """Every experiment, newest first, with its run counts (read fresh on every poll)."""
     rows = data.experiments()
@@ -201,6 +205,9 @@ def overview_table() -> None:
     })
     table["done"] = table["completed"] / table["runs"].clip(lower=1)
     with st.expander(t("runs.all_experiments", n=len(table)), expanded=len(table) > 1):
+        usage = data.store().disk_usage()
+        st.caption(t("runs.disk_usage", total=_mib(usage["total"]), database=_mib(usage["database"]),
+                     checkpoints=_mib(usage["checkpoints"])))
         st.dataframe(table, hide_index=True, width="stretch", column_config={
             **{column: t(f"runs.col.{column}") for column in table.columns if column not in ("done", "created")},
             "done": st.column_config.ProgressColumn(t("runs.col.done"), min_value=0.0, max_value=1.0,
