@@ -119,7 +119,6 @@ class GramRoute:
             if module.bias is not None:
                 owner[id(module.bias)] = (name, "bias")
         fallback_index = {id(p): i for i, p in enumerate(self.fallback_parameters)}
-        cache: dict[str, torch.Tensor] = {}
         out = {}
         for layer, params in self.groups.items():
             gram = torch.zeros(T, T, dtype=torch.float64, device=device)
@@ -127,7 +126,7 @@ class GramRoute:
                 key = id(parameter)
                 if key in owner:
                     name, part = owner[key]
-                    gram += self._linear_gram(grads, name, part, cache, device)
+                    gram += self._linear_gram(grads, name, part, device)
                 else:
                     index = fallback_index[key]
                     rows = [grads.fallback[t][index] for t in tasks]
@@ -141,7 +140,7 @@ class GramRoute:
         out[ALL_LAYERS] = sum(out.values()) if out else torch.zeros(T, T, dtype=torch.float64, device=device)
         return out
 
-    def _linear_gram(self, grads: TaskGradients, name: str, part: str, cache: dict, device) -> torch.Tensor:
+    def _linear_gram(self, grads: TaskGradients, name: str, part: str, device) -> torch.Tensor:
         tasks = grads.tasks
         T = len(tasks)
         present = [t for t in tasks if name in grads.deltas[t]]
@@ -164,7 +163,6 @@ class GramRoute:
                         gram[i, j] = gram[j, i] = (kernel_a * kernel_d).sum().double()
             return gram
         weights = {t: grads.deltas[t][name].T @ grads.inputs[t][name] for t in present}
-        cache[name] = weights
         for i, a in enumerate(tasks):
             for j in range(i, T):
                 b = tasks[j]
