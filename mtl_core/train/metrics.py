@@ -63,3 +63,70 @@ def score(kind: TaskKind, labels: list[str] | None, y_true, y_pred) -> dict[str,
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     return {"accuracy": float((y_true == y_pred).mean()),
             "macro_f1": float(f1_score(y_true, y_pred, average="macro", labels=np.unique(y_true), zero_division=0))}
+
+
+# ---- generation (seq2seq) ------------------------------------------------------------------------
+# Computed by the libraries the papers use, never re-implemented here: corpus BLEU and chrF by sacrebleu with
+# its default settings (BLEU: 13a tokenisation, exponential smoothing; chrF: character 6-grams, β = 2), whose
+# signature is kept with every score; ROUGE-1/2/L F-measure by rouge-score with Porter stemming (its tokeniser
+# keeps a–z and 0–9 only, so it is computed for English targets alone); the character error rate from
+# nltk's Levenshtein distance. Scales: BLEU, chrF and ROUGE 0–100 (as published); exact_match and cer 0–1.
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+GENERATION_METRICS = ("bleu", "chrf", "exact_match", "cer") + ROUGE_TYPES
+LOWER_IS_BETTER = ("mse", "cer")
+
+
+def corpus_bleu(hypotheses: list[str], references: list[str]) -> tuple[float, str]:
+    """(sacrebleu corpus BLEU, its signature) of one reference per hypothesis."""
+    from sacrebleu.metrics import BLEU
+
+    bleu = BLEU()
+    score = bleu.corpus_score(list(hypotheses), [list(references)]).score
+    return float(score), str(bleu.get_signature())
+
+
+def corpus_chrf(hypotheses: list[str], references: list[str]) -> tuple[float, str]:
+    """(sacrebleu corpus chrF, its signature)."""
+    from sacrebleu.metrics import CHRF
+
+    chrf = CHRF()
+    score = chrf.corpus_score(list(hypotheses), [list(references)]).score
+    return float(score), str(chrf.get_signature())
+
+
+def rouge_f(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    """Mean ROUGE-1/2/L F-measure over examples (rouge-score, stemming on), × 100."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
+    for hypothesis, reference in zip(hypotheses, references):
+        scores = scorer.score(reference, hypothesis)  # rouge-score's order: (target, prediction)
+        for name in ROUGE_TYPES:
+            totals[name] += scores[name].fmeasure
+    n = max(1, len(hypotheses))
+    return {name: 100.0 * total / n for name, total in totals.items()}
+
+
+def character_error_rate(hypotheses: list[str], references: list[str]) -> float:
+    """Σ Levenshtein(hypothesis, reference) / Σ len(reference), over characters (nltk.edit_distance)."""
+    from nltk.metrics.distance import edit_distance
+
+    edits = sum(edit_distance(h, r) for h, r in zip(hypotheses, references))
+    return edits / max(1, sum(len(r) for r in references))
+
+
+def generation_scores(hypotheses: list[str], references: list[str], *, rouge: bool = False
+                      ) -> tuple[dict[str, float], dict[str, str]]:
+    """(metrics, signatures) of detokenised outputs against their references: bleu, chrf, exact_match, cer, and
+    with `rouge` rouge1 / rouge2 / rougeL; signatures name how BLEU and chrF were computed."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+    bleu, bleu_signature = corpus_bleu(hypotheses, references)
+    chrf, chrf_signature = corpus_chrf(hypotheses, references)
+    out = {"bleu": bleu, "chrf": chrf,
+           "exact_match": float(np.mean([h == r for h, r in zip(hypotheses, references)])) if references else 0.0,
+           "cer": character_error_rate(hypotheses, references)}
+    if rouge:
+        out.update(rouge_f(hypotheses, references))
+    return out, {"bleu": bleu_signature, "chrf": chrf_signature}
