@@ -52,6 +52,31 @@ def relatedness_heatmap(matrix: Sequence[Sequence[float | None]], tasks: Sequenc
     return _layout(fig, title, height=max(360, 70 * len(tasks) + 160))
 
 
+def proxy_gain_scatter(points: pd.DataFrame, *, title: str, x_title: str, y_title: str) -> go.Figure:
+    """A proxy's score (x) against the measured transfer gain (y), one point per helper → target pair.
+
+    `points`: proxy, gain, label (written next to the point, e.g. the helper), group (one colour and legend
+    entry each, e.g. the target). Rows missing either value are left out; a dotted line marks gain 0.
+    """
+    points = points.dropna(subset=["proxy", "gain"]) if not points.empty else points
+    if points.empty:
+        return empty_figure(title)
+    groups = list(dict.fromkeys(points["group"]))
+    colours = task_colours(groups)
+    fig = go.Figure()
+    for group in groups:
+        part = points[points["group"] == group]
+        fig.add_trace(go.Scatter(x=part["proxy"].astype(float), y=part["gain"].astype(float), mode="markers+text",
+                                 name=str(group), text=list(part["label"]), textposition="top center",
+                                 marker=dict(size=13, color=colours[group], line=dict(color="white", width=1)),
+                                 hovertemplate=f"%{{text}}<br>{x_title}: %{{x:.4g}}<br>{y_title}: %{{y:+.2f}}"
+                                               "<extra>%{fullData.name}</extra>"))
+    fig.add_hline(y=0, line=dict(color=NOISE_COLOUR, dash="dot", width=1.5))
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return _layout(fig, title, height=440)
+
+
 def dendrogram_figure(linkage: Sequence[Sequence[float]], labels: Sequence[str], *, title: str,
                       axis_title: str) -> go.Figure:
     """The dendrogram of a scipy linkage matrix, leaves along x in scipy's order, merge height up."""

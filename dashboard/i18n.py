@@ -326,6 +326,22 @@ STRINGS: dict[str, dict[str, str]] = {
     "map.proxy.cka": {"en": "CKA", "zh": "CKA"},
     "map.proxy_value": {"en": "{proxy}: ρ = {rho:+.2f}", "zh": "{proxy}：ρ = {rho:+.2f}"},
     "map.proxy_missing": {"en": "{proxy}: not available", "zh": "{proxy}：无数据"},
+    "map.proxy_regret": {"en": "; {regrets} (mean over {targets} target columns)",
+                         "zh": "；{regrets}（{targets} 个目标列的平均）"},
+    "map.regret_explain": {
+        "en": "ρ: Spearman rank correlation of the proxy with the measured gain over all helper → target pairs. "
+              "regret@k: for a target, the mean gain of its k best measured helpers minus the mean gain of the k "
+              "helpers the proxy ranks first, in percentage points (0 = the proxy picks as well as the truth; k is "
+              "clamped to the helpers there are).",
+        "zh": "ρ：代理指标与实测增益在所有“辅助 → 目标”任务对上的 Spearman 秩相关。regret@k：对某个目标任务，"
+              "实测最好的 k 个辅助任务的平均增益减去代理指标排在前 k 位的辅助任务的平均增益，单位为百分点"
+              "（0 = 代理指标选得和真实结果一样好；k 超过辅助任务数时取辅助任务数）。"},
+    "map.per_target": {"en": "Per target column", "zh": "按目标列"},
+    "map.scatter_proxy": {"en": "Proxy to plot against the gain", "zh": "与增益对照的代理指标"},
+    "map.scatter_title": {"en": "{proxy} against the measured transfer gain",
+                          "zh": "{proxy}与实测迁移增益的对照"},
+    "map.scatter_x": {"en": "{proxy}, %", "zh": "{proxy}，%"},
+    "map.scatter_y": {"en": "transfer gain to the target, %", "zh": "对目标任务的迁移增益，%"},
     "map.dendrogram_title": {"en": "Tasks clustered by lookahead affinity", "zh": "按前瞻亲和度聚类的任务"},
     "map.dendrogram_axis": {"en": "merge distance (lower = more affine)", "zh": "合并距离（越低越亲和）"},
     "map.groups": {"en": "Best split into at most {b} groups", "zh": "最多 {b} 组时的最佳分组"},

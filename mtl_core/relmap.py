@@ -18,6 +18,10 @@ What each matrix is (rows = source / helper task i, columns = target task j; SCI
 - cka: linear CKA between the single-task encoders' pooled representations of one probe set (the
   first `probe_examples` validation inputs of every task), per seed, then averaged. Symmetric. Empty
   with a frozen MiniLM, whose single-task encoders are all the same (`cka_note` says so).
+- proxy_scores: per proxy (affinity, mean_cos, cka), how well it predicts the gain
+  (mtl_core/analysis/proxies.py): per target column and overall, Spearman ρ and regret@1 / regret@3
+  (percentage points of gain lost per chosen helper by taking the proxy's top k helpers of a target
+  instead of its k best measured ones). proxy_rank_correlation keeps each proxy's overall ρ.
 Diagonals are undefined (None). Only completed runs count; while runs are still going the map is
 partial and `progress` says how far it is.
 
@@ -45,6 +49,8 @@ MIN_TASKS = 2
 DEFAULT_PROBE_EXAMPLES = 64  # per task; CKA on 64 × T inputs is stable enough to rank pairs
 DEFAULT_MEASURE_EVERY = 10  # conflict / affinity every k steps when the spec says 0 (TAG's k)
 DEFAULT_MAX_GROUPS = 2
+PROXIES = ("affinity", "mean_cos", "cka")  # higher = expected to help more
+REGRET_KS = (1, 3)
 MATRICES = ("transfer_gain", "transfer_gain_std", "affinity", "mean_cos", "conflict_rate", "cka")
 SIGN_CONVENTION = ("transfer gain G_{i→j} in %: positive = training j together with i improved j's test metric "
                    "over j's single-task run (lower-is-better metrics are sign-flipped); rows = helper i, "
@@ -184,6 +190,7 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
     )
     from mtl_core.analysis.configurations import compare_configurations
     from mtl_core.analysis.convergence import suggested_steps
+    from mtl_core.analysis.proxies import score_matrix
     from mtl_core.analysis.summary import validation_rows
 
     experiment, spec = _experiment(store, experiment_id, "map")
@@ -295,6 +302,9 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
         "cka_note": cka_note,
         "proxy_rank_correlation": {"affinity": correlation(affinity), "mean_cos": correlation(mean_cos),
                                    "cka": correlation(cka)},
+        "proxy_scores": {name: score_matrix(proxy, gain, tasks, REGRET_KS)
+                         for name, proxy in (("affinity", affinity), ("mean_cos", mean_cos), ("cka", cka))},
+        "regret_ks": list(REGRET_KS),
         "groups": groups,
         "max_groups": max_groups,
         "dendrogram": dendrogram,
@@ -355,6 +365,16 @@ def relatedness_frames(relmap: dict[str, Any]) -> dict[str, pd.DataFrame]:
     return {name: matrix_frame(np.array([[np.nan if v is None else v for v in row] for row in relmap[name]],
                                         dtype=float), tasks)
             for name in MATRICES}
+
+
+def proxy_points(relmap: dict[str, Any], proxy: str) -> pd.DataFrame:
+    """One row per ordered pair helper → target with both the proxy's value and the measured gain
+    (columns helper, target, proxy, gain): the points of a proxy-against-gain scatter."""
+    tasks = relmap["tasks"]
+    rows = [{"helper": helper, "target": target, "proxy": relmap[proxy][i][j], "gain": relmap["transfer_gain"][i][j]}
+            for i, helper in enumerate(tasks) for j, target in enumerate(tasks)
+            if i != j and relmap[proxy][i][j] is not None and relmap["transfer_gain"][i][j] is not None]
+    return pd.DataFrame(rows, columns=["helper", "target", "proxy", "gain"])
 
 
 # ---- testing a grouping -------------------------------------------------------------------------

@@ -182,3 +182,16 @@ def test_a_conflict_rate_heatmap_shows_high_rates_in_red():
                                higher_is_worse=True)
     gain = relatedness_heatmap([[None, 80.0], [80.0, None]], ["a", "b"], title="t", x_title="x", y_title="y")
     assert rate.data[0].reversescale is True and not gain.data[0].reversescale
+
+
+def test_proxy_scatter_draws_each_pair_where_it_was_measured_one_colour_per_target():
+    points = pd.DataFrame({"proxy": [2.5, -1.0, 0.5, np.nan], "gain": [4.0, -3.0, 1.5, 2.0],
+                           "label": ["b", "c", "a", "c"], "group": ["a", "a", "b", "b"]})
+    fig = rc.proxy_gain_scatter(points, title="affinity against gain", x_title="affinity, %", y_title="gain, %")
+    first, second = fig.data
+    assert (first.name, list(first.x), list(first.y), list(first.text)) == ("a", [2.5, -1.0], [4.0, -3.0], ["b", "c"])
+    assert (second.name, list(second.x), list(second.y)) == ("b", [0.5], [1.5])  # the pair without a proxy is left out
+    assert first.marker.color != second.marker.color
+    assert fig.layout.shapes[0].y0 == 0 and fig.layout.xaxis.title.text == "affinity, %"
+    empty = rc.proxy_gain_scatter(points.iloc[3:], title="nothing", x_title="x", y_title="y")
+    assert not empty.data and empty.layout.annotations[0].text == "nothing"

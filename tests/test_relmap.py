@@ -16,6 +16,7 @@ from mtl_core.relmap import (
     estimate_map_seconds,
     grouping_check_result,
     map_run_specs,
+    proxy_points,
     relatedness_frames,
     relatedness_map,
     submit_grouping_check,
@@ -191,6 +192,35 @@ def test_matrices_equal_the_formulas(tmp_path):
     assert frames["cka"].index.name == "source" and list(frames["cka"].columns) == TASKS3
 
 
+def test_each_proxy_is_scored_per_target_column_by_rho_and_regret(tmp_path):
+    store, experiment_id, *_ = hand_made_map(tmp_path)
+    relmap = relatedness_map(store, experiment_id)
+    assert relmap["regret_ks"] == [1, 3] and set(relmap["proxy_scores"]) == {"affinity", "mean_cos", "cka"}
+    gain = np.array(relmap["transfer_gain"], dtype=float)
+    for proxy in ("affinity", "mean_cos", "cka"):
+        matrix = np.array(relmap[proxy], dtype=float)
+        scores = relmap["proxy_scores"][proxy]
+        for j, target in enumerate(TASKS3):
+            helpers = [i for i in range(3) if i != j]
+            picked = max(helpers, key=lambda i: matrix[i, j])  # no ties in this map
+            column = scores["per_target"][target]
+            # regret@1 = best measured gain − gain of the proxy's first pick; @3 clamps to both helpers: 0
+            assert column["regret"]["1"] == pytest.approx(max(gain[i, j] for i in helpers) - gain[picked, j])
+            assert column["regret"]["3"] == 0.0 and column["candidates"] == 2
+            assert column["rho"] is None and "ρ needs 3" in column["rho_reason"]  # two helpers per target
+        assert scores["overall"]["regret"]["1"] == pytest.approx(
+            np.mean([scores["per_target"][t]["regret"]["1"] for t in TASKS3]))
+        assert scores["overall"]["rho"] == relmap["proxy_rank_correlation"][proxy]
+    # affinity ranks synth_3 first for target synth_1 (Z 0.0325 > 0.0225), but synth_2 helped it (+10 %)
+    # and synth_3 did not (mse 1.1 vs 1.0, then 2.0 vs 2.0: −5 %): 15 points lost
+    assert relmap["proxy_scores"]["affinity"]["per_target"]["synth_1"]["regret"]["1"] == pytest.approx(15.0)
+    json.dumps(relmap, allow_nan=False)
+    points = proxy_points(relmap, "affinity")  # the scatter: every ordered pair, proxy beside gain
+    assert len(points) == 6
+    row = points[(points["helper"] == "synth_2") & (points["target"] == "synth_1")].iloc[0]
+    assert row["proxy"] == relmap["affinity"][1][0] and row["gain"] == pytest.approx(10.0)
+
+
 @pytest.mark.parametrize("frozen", [True, False])
 def test_a_frozen_encoder_gets_no_cka_but_a_note_saying_why(tmp_path, frozen):
     store = Store(tmp_path / "runs.sqlite")
@@ -338,6 +368,7 @@ def test_cli_map_related_tasks_pull_together(store_path, tmp_path):
             assert len(matrix) == 2 and matrix[0][0] is None and matrix[1][1] is None
             assert matrix[0][1] is not None, name
         assert set(relmap["proxy_rank_correlation"]) == {"affinity", "mean_cos", "cka"}
+        assert set(relmap["proxy_scores"]) == {"affinity", "mean_cos", "cka"}  # ρ and regret@k per proxy
         assert relmap["groups"] and relmap["sources"]["affinity"] == "pair runs"
     assert off_diagonal_mean(related["mean_cos"]) > 0 > off_diagonal_mean(unrelated["mean_cos"])
     (pair,) = experiment_summary(Store(store_path), related["experiment_id"])["configurations"]
@@ -351,3 +382,4 @@ def test_cli_map_related_tasks_pull_together(store_path, tmp_path):
                                                              "conflict_rate.csv", "cka.csv", "map.json"}
     shown = cli("show", related["experiment_id"], env_store=store_path)
     assert shown.returncode == 0 and "transfer gain" in shown.stdout and "synth_2" in shown.stdout
+    assert "regret@1" in shown.stdout

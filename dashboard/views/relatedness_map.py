@@ -135,19 +135,59 @@ def heatmaps(result: dict) -> None:
         st.info(t("map.not_ready"), icon="⏳")
 
 
+def regret_text(regret: dict, ks) -> str:
+    return ", ".join(f"regret@{k} " + ("—" if regret.get(str(k)) is None else f"{regret[str(k)]:.2f}") for k in ks)
+
+
 def proxies(result: dict) -> None:
     correlations = result.get("proxy_rank_correlation") or {}
     if result.get("cheap") or not correlations:
         return
     st.subheader(t("map.proxies"))
+    scores, ks = result.get("proxy_scores") or {}, result.get("regret_ks") or []
     lines = []
     for proxy in PROXIES:
         rho = correlations.get(proxy)
         name = t(f"map.proxy.{proxy}")
-        lines.append(t("map.proxy_missing", proxy=name) if rho is None or not np.isfinite(rho)
-                     else t("map.proxy_value", proxy=name, rho=rho))
+        line = (t("map.proxy_missing", proxy=name) if rho is None or not np.isfinite(rho)
+                else t("map.proxy_value", proxy=name, rho=rho))
+        overall = (scores.get(proxy) or {}).get("overall") or {}
+        if any(v is not None for v in (overall.get("regret") or {}).values()):
+            line += t("map.proxy_regret", regrets=regret_text(overall["regret"], ks), targets=overall["targets"])
+        lines.append(line)
     st.markdown("\n".join(f"- {line}" for line in lines))
     st.caption(t("map.proxies_explain"))
+    st.caption(t("map.regret_explain"))
+    per_target = proxy_table(scores, ks)
+    if not per_target.empty:
+        st.markdown(f"**{t('map.per_target')}**")
+        st.table(per_target)
+    measured = [proxy for proxy in PROXIES if not relmap.proxy_points(result, proxy).empty]
+    if measured:
+        proxy = st.selectbox(t("map.scatter_proxy"), measured, key="map_scatter_proxy",
+                             format_func=lambda name: t(f"map.proxy.{name}"))
+        points = relmap.proxy_points(result, proxy)
+        points = points.assign(label=points["helper"], group=points["target"],
+                               proxy=points["proxy"] * MATRICES[proxy])
+        st.plotly_chart(rc.proxy_gain_scatter(points, title=t("map.scatter_title", proxy=t(f"map.proxy.{proxy}")),
+                                              x_title=t("map.scatter_x", proxy=t(f"map.proxy.{proxy}")),
+                                              y_title=t("map.scatter_y")), key="map_scatter")
+
+
+def proxy_table(scores: dict, ks) -> pd.DataFrame:
+    """Rows: target task; per proxy its ρ and regret@k over that target's helpers (text, — where undefined)."""
+    rows = {}
+    for proxy in PROXIES:
+        name = t(f"map.proxy.{proxy}")
+        for target, column in ((scores.get(proxy) or {}).get("per_target") or {}).items():
+            if not column["candidates"]:
+                continue
+            row = rows.setdefault(target, {})
+            row[f"{name}: ρ"] = "—" if column["rho"] is None else f"{column['rho']:+.2f}"
+            for k in ks:
+                value = column["regret"].get(str(k))
+                row[f"{name}: regret@{k}"] = "—" if value is None else f"{value:.2f}"
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(t("map.check.task")) if rows else pd.DataFrame()
 
 
 def clustering(result: dict, max_groups: int) -> None:

@@ -150,12 +150,36 @@ def _print_map(store, experiment_id: str, max_groups, as_json: bool) -> int:
     if rho:
         print("\nSpearman rank correlation of each proxy with the transfer gain (off-diagonal entries): "
               + ", ".join(f"{k} {v:+.2f}" for k, v in rho.items()))
+    _print_proxy_scores(relmap)
     if relmap["groups"]:
         print(f"\nsuggested grouping (at most {relmap['max_groups']} groups, TAG): "
               + " | ".join("+".join(g) for g in relmap["groups"]))
     for note in relmap["notes"]:
         print(f"note: {note}")
     return status
+
+
+def _print_proxy_scores(relmap: dict) -> None:
+    """Per proxy: ρ and regret@k over the map, then per target column (only what could be computed)."""
+    scores = {name: entry for name, entry in relmap.get("proxy_scores", {}).items()
+              if any(v is not None for v in entry["overall"]["regret"].values()) or entry["overall"]["rho"] is not None}
+    if not scores:
+        return
+    ks = relmap["regret_ks"]
+    print("\nproxy scores against the measured gain (ρ: Spearman; regret@k: points of gain lost per chosen helper "
+          "by taking the proxy's top k instead of the k best measured)")
+    for name, entry in scores.items():
+        print(f"  {name}: " + _score_line(entry["overall"], ks) + " over all targets")
+        for target, column in entry["per_target"].items():
+            if column["candidates"]:
+                print(f"    target {target}: " + _score_line(column, ks))
+
+
+def _score_line(entry: dict, ks) -> str:
+    rho = "ρ —" if entry["rho"] is None else f"ρ {entry['rho']:+.2f}"
+    regrets = ", ".join(f"regret@{k} {'—' if entry['regret'][str(k)] is None else format(entry['regret'][str(k)], '.2f')}"
+                        for k in ks)
+    return f"{rho}, {regrets}"
 
 
 def _print_matrix(matrix, tasks, cell_format: str) -> None:
