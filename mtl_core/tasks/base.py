@@ -18,6 +18,7 @@ class TaskKind(str, Enum):
     TOKEN_TAGGING = "token_tagging"  # tokens -> one tag per token (BIO or POS)
     SENTENCE_REGRESSION = "sentence_regression"  # tokens -> one real value
     VECTOR_REGRESSION = "vector_regression"  # fixed-size float vector -> one real value (synthetic)
+    SEQ2SEQ = "seq2seq"  # tokens -> a generated text (translation, number words, headlines, replies)
 
     @property
     def is_text(self) -> bool:
@@ -30,6 +31,10 @@ class TaskKind(str, Enum):
     @property
     def is_regression(self) -> bool:
         return self in (TaskKind.SENTENCE_REGRESSION, TaskKind.VECTOR_REGRESSION)
+
+    @property
+    def is_generation(self) -> bool:
+        return self is TaskKind.SEQ2SEQ
 
 
 # The primary metric of every task is one of these; `higher_is_better` is stored on the card.
@@ -52,6 +57,12 @@ class TaskCard:
     description: str  # one or two plain sentences
     related: tuple[str, ...] = ()  # task ids DATA.md expects it to relate to
     unrelated: tuple[str, ...] = ()  # task ids expected to be unrelated (controls)
+    # Generation tasks only: how targets are split into decoder tokens ("char" or "word"), how the source was
+    # split into input tokens (so that copy-the-source and sample tables can show it as text), and the target
+    # language (ISO 639-1; ROUGE is computed for "en" targets only, as its tokeniser keeps a-z and 0-9).
+    target_tokens: str = ""
+    source_tokens: str = ""
+    target_language: str = ""
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -69,7 +80,9 @@ class Split:
              vector tasks: float32 array of shape (n, d).
     targets: classification: list[int] (index into TaskData.labels);
              token tagging: list[list[int]] aligned one-to-one with inputs[i];
-             regression: float32 array of shape (n,).
+             regression: float32 array of shape (n,);
+             seq2seq: list[str], the reference text of each input (tokenised by the task kind, see
+             mtl_core/tasks/seq2seq.py: the target vocabulary is built from the training split at train time).
     """
 
     inputs: list[list[str]] | np.ndarray
