@@ -7,7 +7,8 @@ Design (no shared disk assumed between the submitting machine and the Ray worker
   one per store through an fcntl lock, exactly like the local scheduler) that owns the Ray connection
   (`$RAY_ADDRESS`, else a quiet local Ray listening on 127.0.0.1 only) and exits when no Ray run is queued
   or running.
-* Each run is a streaming-generator Ray task (`num_gpus=1` when the spec asks for cuda). On the worker
+* Each run is a streaming-generator Ray task (`num_gpus=1` when the spec asks for cuda, or for `auto` on a
+  cluster that has GPUs: `task_options`). On the worker
   node it runs the ordinary `execute_run` against a temporary store (`RelayStore`) whose writes are also
   put in an outbox; every ~0.5 s the task yields the outbox (metrics, conflict, affinity, events, run
   columns, checkpoint files as bytes) and the driver writes it into the real store the dashboard reads.
@@ -84,9 +85,10 @@ def _relay_store_class():
                 ops, self.outbox = self.outbox, []
             return ops
 
-        def write_rows(self, metrics=(), conflict=(), affinity=(), heartbeat=None) -> None:
-            super().write_rows(metrics, conflict, affinity, heartbeat)
-            self._put(("rows", list(metrics), list(conflict), list(affinity), heartbeat))
+        def write_rows(self, metrics=(), conflict=(), affinity=(), heartbeat=None, **more) -> None:
+            super().write_rows(metrics, conflict, affinity, heartbeat, **more)
+            self._put(("rows", list(metrics), list(conflict), list(affinity), heartbeat,
+                       {name: [tuple(r) for r in rows] for name, rows in more.items() if rows}))
 
         def update_run(self, run_id, **values) -> None:
             super().update_run(run_id, **values)
@@ -128,7 +130,9 @@ def run_on_worker(run_row: dict, checkpoint: tuple[int, str, bytes] | None, thre
 
     from mtl_core.train.runner import execute_run
 
-    yield {"started": True, "host": socket.gethostname(), "pid": os.getpid()}
+    context = ray.get_runtime_context()
+    yield {"started": True, "host": socket.gethostname(), "pid": os.getpid(), "node_id": context.get_node_id(),
+           "gpus": [str(g) for g in context.get_accelerator_ids().get("GPU", [])]}
     run_id = run_row["id"]
     with tempfile.TemporaryDirectory(prefix="mtl-ray-") as tmp:
         store = _relay_store_class()(Path(tmp) / "runs.sqlite", run_id)
@@ -171,36 +175,60 @@ def run_on_worker(run_row: dict, checkpoint: tuple[int, str, bytes] | None, thre
 LOOPBACK = "127.0.0.1"
 
 
+def is_loopback_address(address: str) -> bool:
+    """True for a `host:port` cluster address whose host is this machine's loopback (127.x.x.x, localhost, ::1)."""
+    if "://" in address:
+        return False
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address.rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
 def _init_ray():
     """Connect to `$RAY_ADDRESS` (the user's cluster, exposed as they set it up), else start a local Ray
     that listens on the loopback interface only.
 
-    Ray has no authentication: a local cluster on the machine's address would let anyone who can reach it
-    run code here. Ray binds every server to its node address and resolves 127.0.0.1 to the machine's
-    address unless clustering is off (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when ray is imported), so
-    it is set before the import, and the local start is refused if ray was imported with clustering on.
+    Ray has no authentication: a cluster on the machine's address would let anyone who can reach it run code
+    here. Ray replaces a loopback host by the machine's interface address (`resolve_ip_for_localhost`), both for
+    the node it starts and for the cluster address it dials, unless clustering is off
+    (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when ray is imported). So for a local Ray and for a cluster
+    address on loopback (`127.0.0.1:6379`: a cluster on this machine started the same way, see
+    tests/ray_loopback_cluster.py) it is switched off before the import and the driver's node address is
+    127.0.0.1; a local start is refused if ray was imported with clustering on.
     """
     address = os.environ.get("RAY_ADDRESS")
-    if not address:
+    loopback = not address or is_loopback_address(address)
+    if loopback:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
 
     if ray.is_initialized():
         return ray
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+    if loopback:
+        from ray._private import services
+
+        if services.resolve_ip_for_localhost(LOOPBACK) != LOOPBACK:
+            raise RuntimeError("Ray would use this machine's network address (ray was imported before clustering "
+                               "could be switched off); start the Ray driver in a fresh process")
+        kwargs["_node_ip_address"] = LOOPBACK
     if address:
         kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[1])],
                                  "env_vars": {k: v for k, v in os.environ.items() if k.startswith("MTL_EXPLORER_")}}
         ray.init(address=address, **kwargs)
         return ray
-    from ray._private import services
-
-    if services.resolve_ip_for_localhost(LOOPBACK) != LOOPBACK:
-        raise RuntimeError("a local Ray would listen on this machine's network address (ray was imported before "
-                           "clustering could be switched off); start the Ray driver in a fresh process")
     cpus = int(os.environ.get("MTL_EXPLORER_RAY_CPUS", "0")) or min(2, os.cpu_count() or 1)
-    ray.init(num_cpus=cpus, _node_ip_address=LOOPBACK, dashboard_host=LOOPBACK, **kwargs)
+    ray.init(num_cpus=cpus, dashboard_host=LOOPBACK, **kwargs)
     return ray
+
+
+def task_options(spec: dict, cluster_gpus: float, threads: int = 1) -> dict[str, Any]:
+    """Ray resources for one run: `threads` CPUs, and one GPU when the spec's device is `cuda`, or `auto` on a
+    cluster that has GPUs (the run then waits for a free GPU, as the local queue gives one worker per GPU)."""
+    options: dict[str, Any] = {"num_cpus": threads}
+    device = spec.get("device", "auto")
+    if device == "cuda" or (device == "auto" and cluster_gpus > 0):
+        options["num_gpus"] = 1
+    return options
 
 
 class Driver:
@@ -247,9 +275,12 @@ class Driver:
             payload = (ckpt["step"], Path(ckpt["path"]).name, Path(ckpt["path"]).read_bytes())
         spec = json.loads(row["spec_json"]).get("experiment", {})
         threads = 1
-        options: dict[str, Any] = {"num_cpus": threads}
-        if spec.get("device") == "cuda":
-            options["num_gpus"] = 1
+        options = task_options(spec, self.ray.cluster_resources().get("GPU", 0), threads)
+        if options.get("num_gpus") and not self.ray.cluster_resources().get("GPU", 0):
+            self.store.fail_if_queued(run_id, "failed: device 'cuda' was asked for, but the Ray cluster has no GPU "
+                                              "(allowed on this cluster: --device cpu or auto)")
+            self.say(f"{run_id}: refused, no GPU in the cluster")
+            return
         gen = self.task.options(**options).remote(row, payload, threads, self.board)
         entry = {"gen": gen, "cancel_at": None, "forced": False, "claimed": False}
         self.inflight[run_id] = entry
@@ -269,8 +300,11 @@ class Driver:
                 if msg.get("started"):
                     if store.claim_run(run_id, pid=pid, host=common.HOST):
                         entry["claimed"] = True
-                        self.note(run_id, f"started on {msg['host']} (pid {msg['pid']})")
-                        store.update_run(run_id, environment={"ray_node": msg["host"]})
+                        gpus = f", GPU {','.join(msg['gpus'])}" if msg.get("gpus") else ""
+                        self.note(run_id, f"started on {msg['host']} (Ray node {msg.get('node_id')}, pid {msg['pid']}{gpus})")
+                        entry["placement"] = {"ray_node": msg["host"], "ray_node_id": msg.get("node_id"),
+                                              "ray_gpus": msg.get("gpus", [])}
+                        store.update_run(run_id, environment=entry["placement"])
                     else:  # cancelled while waiting for resources
                         ray.get(self.board.cancel.remote(run_id))
                         ray.cancel(entry["gen"], force=True)
@@ -309,13 +343,15 @@ class Driver:
     def apply(self, run_id: str, op: tuple) -> None:
         kind = op[0]
         if kind == "rows":
-            _, metrics, conflict, affinity, heartbeat = op
+            _, metrics, conflict, affinity, heartbeat, more = op
             self.store.write_rows([tuple(r) for r in metrics], [tuple(r) for r in conflict],
-                                  [tuple(r) for r in affinity], tuple(heartbeat) if heartbeat else None)
+                                  [tuple(r) for r in affinity], tuple(heartbeat) if heartbeat else None,
+                                  **{name: [tuple(r) for r in rows] for name, rows in more.items()})
         elif kind == "update":
             values = {k: v for k, v in op[1].items() if k not in ("worker_pid", "worker_host", "log_path")}
             if isinstance(values.get("environment"), dict):
-                values["environment"] = {**values["environment"], "backend": "ray"}
+                placement = self.inflight.get(run_id, {}).get("placement", {})
+                values["environment"] = {**values["environment"], "backend": "ray", **placement}
             self.store.update_run(run_id, **values)
         elif kind == "truncate":
             self.store.truncate_after(run_id, op[1])
