@@ -28,6 +28,8 @@ TEXT_ENCODER_DEFAULT = "bilstm"
 VECTOR_ENCODER_DEFAULT = "mlp"
 MINILM_LAYERS = 6
 MAX_TASKS = 8
+MAX_BEAM_SIZE = 64
+MAX_TARGET_LENGTH = 1024
 # Learning rates that train each encoder well in a few hundred steps; fine-tuning MiniLM needs a small one.
 DEFAULT_LR = {"bilstm": 5e-3, "transformer": 1e-3, "mlp": 3e-3, "minilm": 5e-5, "minilm-frozen": 2e-3}
 
@@ -70,6 +72,12 @@ class ExperimentSpec:
     data_seed: int = 0  # the synthetic tasks' data draw (x, directions, α, β); `seeds` never move it
     max_train_examples: int | None = None
     max_tokens: int = 64  # token sequences are cut to this many words (documents included)
+    # Generation tasks: decoding (1 = greedy, else beam search with this many beams), the target-length cap in
+    # decoder tokens (training targets are cut to it, decoding stops there), and how many validation (and
+    # training) examples are decoded at each interval evaluation; the test score decodes the whole test split.
+    beam_size: int = 1
+    max_target_length: int = 64
+    max_decode_examples: int = 200
     device: str = "auto"
     name: str = ""
 
@@ -146,6 +154,11 @@ class ExperimentSpec:
         if vector and spec.encoder != "mlp":
             raise UserError(f"encoder: synthetic tasks take vectors and need the 'mlp' encoder, got '{spec.encoder}'",
                             field="encoder")
+        generation = [t for t, c in cards.items() if c.kind.is_generation]
+        if generation and spec.encoder == "mlp":
+            raise UserError(f"encoder: generation tasks ({', '.join(generation)}) decode from the encoder's token "
+                            "states, and 'mlp' has none (it reads one vector); use bilstm, transformer or minilm",
+                            field="encoder")
         if text and spec.encoder == "mlp":
             raise UserError(f"encoder: 'mlp' reads vectors only; text tasks ({', '.join(text)}) need one of "
                             "bilstm, transformer, minilm", field="encoder")
@@ -173,6 +186,9 @@ class ExperimentSpec:
         spec.data_seed = _integer("data_seed", spec.data_seed, 0, 2**31 - 1)
         spec.max_tokens = _integer("max_tokens", spec.max_tokens, 4, 512)
         spec.max_eval_examples = _integer("max_eval_examples", spec.max_eval_examples, 10, 10**7)
+        spec.beam_size = _integer("beam_size", spec.beam_size, 1, MAX_BEAM_SIZE)
+        spec.max_target_length = _integer("max_target_length", spec.max_target_length, 1, MAX_TARGET_LENGTH)
+        spec.max_decode_examples = _integer("max_decode_examples", spec.max_decode_examples, 1, 10**7)
         if spec.max_train_examples is not None:
             spec.max_train_examples = _integer("max_train_examples", spec.max_train_examples, 2, 10**8)
         spec.conflict_every = _integer("conflict_every", spec.conflict_every, 0, 10**6)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pandas is imported where a query needs it: submitting a run
     import pandas as pd
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RUN_STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "diverged", "failed")
 FINISHED_STATUSES = ("completed", "cancelled", "interrupted", "diverged", "failed")
 RESUMABLE_STATUSES = ("cancelled", "interrupted")
@@ -124,6 +124,29 @@ MIGRATIONS: list[str] = [
     #    arms); experiments.kind may now also be 'grouping' (mtl_core/relmap.py)
     """
     ALTER TABLE experiments ADD COLUMN options_json TEXT;
+    """,
+    # 4: generation tasks: the outputs of fixed validation examples at each evaluation (what the Runs page
+    #    shows beside the references), and how each metric was computed (sacrebleu's signature)
+    """
+    CREATE TABLE generation_samples (
+        run_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        task TEXT NOT NULL,
+        split TEXT NOT NULL,                          -- validation (each evaluation)
+        position INTEGER NOT NULL,                    -- the example's row in its split: equal across the runs
+        source TEXT NOT NULL,                         --   of an experiment (the same seeded subset)
+        reference TEXT NOT NULL,
+        output TEXT NOT NULL,
+        PRIMARY KEY (run_id, step, task, split, position)
+    ) WITHOUT ROWID;
+    CREATE TABLE metric_signatures (
+        run_id TEXT NOT NULL,
+        task TEXT NOT NULL,
+        split TEXT NOT NULL,
+        name TEXT NOT NULL,                           -- bleu, chrf
+        signature TEXT NOT NULL,                      -- e.g. nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.5.1
+        PRIMARY KEY (run_id, task, split, name)
+    ) WITHOUT ROWID;
     """,
 ]
 
@@ -471,9 +494,14 @@ class Store:
 
     # ---- series -------------------------------------------------------------------------------
     def write_rows(self, metrics: list[tuple] = (), conflict: list[tuple] = (), affinity: list[tuple] = (),
-                   heartbeat: tuple[str, int] | None = None) -> None:
+                   heartbeat: tuple[str, int] | None = None, samples: list[tuple] = (),
+                   signatures: list[tuple] = ()) -> None:
         """One transaction for a batch of rows; re-written rows (after a resume) replace the old ones."""
         with self.transaction() as conn:
+            if samples:
+                conn.executemany("INSERT OR REPLACE INTO generation_samples VALUES (?,?,?,?,?,?,?,?)", samples)
+            if signatures:
+                conn.executemany("INSERT OR REPLACE INTO metric_signatures VALUES (?,?,?,?,?)", signatures)
             if metrics:
                 conn.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?,?,?,?)", metrics)
             if conflict:
@@ -487,7 +515,7 @@ class Store:
     def truncate_after(self, run_id: str, step: int) -> None:
         """Before resuming from a checkpoint at `step`, drop rows the resumed run will write again."""
         with self.transaction() as conn:
-            for table in ("metrics", "conflict", "affinity"):
+            for table in ("metrics", "conflict", "affinity", "generation_samples"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id=? AND step>?", (run_id, step))
             conn.execute("UPDATE runs SET step=? WHERE id=?", (step, run_id))
 
@@ -499,6 +527,31 @@ class Store:
 
     def affinity(self, run_ids: Iterable[str]) -> "pd.DataFrame":
         return self._series("affinity", run_ids, None, None)
+
+    def generation_samples(self, run_ids: Iterable[str], task: str | None = None,
+                           latest: bool = True) -> "pd.DataFrame":
+        """Generation tasks' sample outputs: columns run_id, step, task, split, position, source, reference,
+        output, ordered by run, task, step and position. With `latest`, only each run's and task's last recorded
+        evaluation (the live table of a running run). Runs of one experiment decode the same validation
+        examples, so a multi-task run's rows and its baseline's match on (task, position)."""
+        run_ids = list(run_ids)
+        where = f"run_id IN ({','.join('?' * len(run_ids))})" if run_ids else "0"
+        params: list[Any] = list(run_ids)
+        if task is not None:
+            where += " AND task = ?"
+            params.append(task)
+        if latest:
+            where += (" AND step = (SELECT MAX(step) FROM generation_samples AS s WHERE s.run_id = generation_samples"
+                      ".run_id AND s.task = generation_samples.task AND s.split = generation_samples.split)")
+        return _read_sql(f"SELECT * FROM generation_samples WHERE {where} ORDER BY run_id, task, step, position",
+                         self.connection, params=params)
+
+    def metric_signatures(self, run_ids: Iterable[str]) -> "pd.DataFrame":
+        """How each generation metric was computed: columns run_id, task, split, name, signature."""
+        run_ids = list(run_ids)
+        where = f"run_id IN ({','.join('?' * len(run_ids))})" if run_ids else "0"
+        return _read_sql(f"SELECT * FROM metric_signatures WHERE {where} ORDER BY run_id, task, split, name",
+                         self.connection, params=run_ids)
 
     def _series(self, table: str, run_ids, column: str | None, values) -> "pd.DataFrame":
         run_ids = list(run_ids)
@@ -704,6 +757,8 @@ class MetricWriter:
         self._metrics: list[tuple] = []
         self._conflict: list[tuple] = []
         self._affinity: list[tuple] = []
+        self._samples: list[tuple] = []
+        self._signatures: list[tuple] = []
         self._last_flush = time.monotonic()
         self._step = 0
 
@@ -717,6 +772,14 @@ class MetricWriter:
     def affinity(self, step: int, source: str, target: str, z: float) -> None:
         self._affinity.append((self.run_id, step, source, target, finite_or_none(z)))
 
+    def samples(self, step: int, task: str, split: str, rows) -> None:
+        """A generation task's outputs at one evaluation: rows of (position, source, reference, output)."""
+        self._samples += [(self.run_id, step, task, split, int(position), str(source), str(reference), str(output))
+                          for position, source, reference, output in rows]
+
+    def signature(self, task: str, split: str, name: str, text: str) -> None:
+        self._signatures.append((self.run_id, task, split, name, str(text)))
+
     def tick(self, step: int) -> None:
         """Called once per training step: flushes (and beats the heartbeat) when enough time has passed."""
         self._step = step
@@ -724,6 +787,7 @@ class MetricWriter:
             self.flush()
 
     def flush(self) -> None:
-        self.store.write_rows(self._metrics, self._conflict, self._affinity, heartbeat=(self.run_id, self._step))
-        self._metrics, self._conflict, self._affinity = [], [], []
+        self.store.write_rows(self._metrics, self._conflict, self._affinity, heartbeat=(self.run_id, self._step),
+                              samples=self._samples, signatures=self._signatures)
+        self._metrics, self._conflict, self._affinity, self._samples, self._signatures = [], [], [], [], []
         self._last_flush = time.monotonic()

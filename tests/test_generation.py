@@ -92,3 +92,194 @@ def test_the_verse_split_never_puts_one_chapter_in_two_splits():
     english = verse._verses(verse.ENGLISH)
     assert data.test.targets[0] == verse._verses("v")[references[2][0]]
     assert data.test.inputs[0] == verse.simple_tokenize(english[references[2][0]])
+
+
+# ---- the decoder through the one training loop ------------------------------------------------------
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from mtl_core.errors import UserError  # noqa: E402
+from mtl_core.spec import ExperimentSpec, RunSpec  # noqa: E402
+from mtl_core.store import Store  # noqa: E402
+from mtl_core.tasks.user import add_user_task_from_bytes, parse_user_file  # noqa: E402
+from mtl_core.train.loop import Trainer  # noqa: E402
+from mtl_core.train.runner import (build_vocabulary, configure_threads, execute_run, load_experiment_data,  # noqa: E402
+                                   prepare_experiment)
+from tests.test_engine import ListRecorder  # noqa: E402
+
+WORDS = ["red", "green", "blue", "black", "white", "pink"]
+TINY = dict(hidden_size=48, encoder_layers=1, dropout=0.0, conflict_every=2, max_decode_examples=16)
+
+
+@pytest.fixture
+def user_home(tmp_path, monkeypatch):
+    """A data home of its own for uploads, sharing the catalog's cache (so built-in tasks load at once)."""
+    import os
+
+    from mtl_core import paths
+
+    import mtl_core.text as text
+
+    cache = paths.cache_dir()
+    monkeypatch.setenv("MTL_EXPLORER_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(text, "cache_dir", lambda: cache)
+    os.makedirs(tmp_path / "home", exist_ok=True)
+    return tmp_path / "home"
+
+
+def swap_csv(rows: int = 36) -> str:
+    """A memorisable toy task: two colour words in, the same two words swapped out."""
+    pairs = [(a, b) for a in WORDS for b in WORDS if a != b][:rows]
+    return "source,target\n" + "".join(f"{a} {b},{b} {a}\n" for a, b in pairs)
+
+
+def trainer_for(tasks, kind="mtl", total_steps=20, **options):
+    spec = ExperimentSpec(tasks=list(tasks), **{**TINY, **options}).validated()
+    run = RunSpec(kind=kind, tasks=list(tasks), seed=0, experiment=spec)
+    data = load_experiment_data(spec, 0)
+    configure_threads(1)
+    return Trainer(run, data, build_vocabulary(spec, data), total_steps, torch.device("cpu"))
+
+
+def test_decoding_reproduces_the_references_of_a_memorised_toy_task_greedy_and_with_beams(user_home):
+    card = add_user_task_from_bytes(swap_csv().encode(), "swap.csv", "colour_swap", "seq2seq")
+    assert (card.kind, card.metric, card.target_tokens) == (TaskKind.SEQ2SEQ, "chrf", "word")
+    trainer = trainer_for(["colour_swap"], kind="stl", total_steps=150, lr=1e-2, eval_every=150)
+    assert trainer.fit(ListRecorder()) == "completed"
+    rows = np.arange(len(trainer.data["colour_swap"].train))
+    references = trainer.references["colour_swap"]["train"]
+    assert trainer.generate("colour_swap", "train", rows) == references
+    trainer.spec.beam_size = 3
+    assert trainer.generate("colour_swap", "train", rows) == references
+
+
+def test_beam_search_of_one_beam_is_greedy_decoding_and_the_length_cap_holds():
+    from mtl_core.models.decoder import GRUDecoderHead
+
+    torch.manual_seed(0)
+    head = GRUDecoderHead(16, 12).eval()
+    memory, mask = torch.randn(5, 7, 16), torch.ones(5, 7, dtype=torch.bool)
+    mask[0, 4:] = False
+    greedy = head.generate(memory, mask, beam_size=1, max_length=6)
+    assert head._beam(memory, mask, 1, 6) == greedy
+    assert all(len(ids) <= 6 for ids in greedy + head.generate(memory, mask, beam_size=4, max_length=6))
+    assert all(2 not in ids for ids in greedy)  # </s> ends an output and is not part of it
+
+
+def test_two_number_word_languages_train_beat_copying_the_source_and_get_delta_and_conflict(user_home, tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    spec = ExperimentSpec(tasks=["numwords_fr", "numwords_fr_be"], steps=40, max_train_examples=600,
+                          **TINY).validated()
+    experiment_id, run_ids = store.create_experiment(spec.to_json(), prepare_experiment(spec))
+    for run_id in run_ids:
+        assert execute_run(store, run_id) == "completed", store.run(run_id)["error"]
+    from mtl_core.analysis.summary import experiment_summary
+
+    summary = experiment_summary(store, experiment_id)
+    mtl = store.run(run_ids[0])
+    for task in spec.tasks:
+        test = mtl["result"]["test"][task]
+        assert test["copy_chrf"] == 0.0 and test["chrf"] > 20.0  # digits copied share no character n-gram
+        entry = summary["tasks"][task]
+        assert entry["metric"] == "chrf" and entry["stl"] is not None
+        assert entry["delta_pct"] == pytest.approx((entry["mtl"] - entry["stl"]) / entry["stl"] * 100)
+        validation = store.metrics([run_ids[0]], names=["chrf"]).query("split == 'validation' and task == @task")
+        assert validation["value"].iloc[-1] > validation["value"].iloc[0]  # it learned
+    conflict = summary["conflict"]["numwords_fr|numwords_fr_be"]
+    assert conflict["n"] == 20 and -1 <= conflict["mean_cos"] <= 1
+    signatures = store.metric_signatures([run_ids[0]])
+    bleu = signatures.query("split == 'test' and name == 'bleu'")
+    assert len(bleu) == 2 and bleu["signature"].str.contains("tok:13a").all()
+    samples = store.generation_samples(run_ids)
+    assert set(samples["step"]) == {40} and len(samples) == 8 * 4  # 8 examples × 2 tasks × (1 mtl + 2 stl)
+    ours = samples[samples.run_id == run_ids[0]].set_index(["task", "position"])
+    baseline = samples[samples.run_id != run_ids[0]].set_index(["task", "position"])
+    assert sorted(ours.index) == sorted(baseline.index)  # the same validation examples, side by side
+    from num2words import num2words
+
+    row = ours.reset_index().iloc[0]
+    lang = {"numwords_fr": "fr", "numwords_fr_be": "fr_BE"}[row.task]
+    assert row.reference == num2words(int(row.source), lang=lang)
+    assert len(store.generation_samples(run_ids, latest=False)) > len(samples)  # one table per evaluation
+
+
+def test_a_generation_task_mixes_with_a_classification_task_and_with_a_gradient_method():
+    trainer = trainer_for(["bbc_topic", "bbc_headline"], total_steps=4, max_train_examples=40,
+                          max_decode_examples=8, eval_every=4, weighting="pcgrad")
+    recorder = ListRecorder()
+    assert trainer.fit(recorder) == "completed"
+    names = {(task, name) for _, task, split, name, _ in recorder.metrics if split == "validation"}
+    assert {("bbc_topic", "accuracy"), ("bbc_headline", "rougeL"), ("bbc_headline", "bleu")} <= names
+    assert any(pair[2:4] == ("bbc_headline", "bbc_topic") for pair in recorder.conflicts)
+    results = trainer.test_results(recorder)
+    assert set(results["bbc_headline"]) >= {"rouge1", "rouge2", "rougeL", "chrf", "copy_bleu"}
+
+
+def test_a_resumed_generation_run_continues_exactly():
+    whole = trainer_for(["numwords_de"], kind="stl", total_steps=6, max_train_examples=64, eval_every=3)
+    whole.fit(ListRecorder())
+    first = trainer_for(["numwords_de"], kind="stl", total_steps=6, max_train_examples=64, eval_every=3)
+    first.total_steps = 3
+    first.fit(ListRecorder())
+    state = first.state_dict()
+    resumed = trainer_for(["numwords_de"], kind="stl", total_steps=6, max_train_examples=64, eval_every=3)
+    resumed.load_state_dict(state)
+    resumed.fit(ListRecorder())
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+# ---- uploads and bad input ------------------------------------------------------------------------
+def test_a_seq2seq_upload_takes_source_and_target_in_csv_or_jsonl_and_refuses_empty_targets(user_home):
+    rows = [{"source": f"word{i}", "target": f"w{i}rd"} for i in range(12)]
+    card = add_user_task_from_bytes("\n".join(json.dumps(r) for r in rows).encode(), "g2p.jsonl", "spell", "seq2seq")
+    assert card.target_tokens == "char"  # one-word targets are decoded character by character
+    data = load_task("spell")
+    assert sorted(data.train.targets + data.validation.targets + data.test.targets) == sorted(r["target"] for r in rows)
+    lines = swap_csv().splitlines()
+    lines[3] = lines[3].split(",")[0] + ",   "
+    with pytest.raises(UserError, match=r"row 3 \(line 4\): target is empty"):
+        parse_user_file("\n".join(lines).encode(), "x.csv", "seq2seq")
+    with pytest.raises(UserError, match=r"row 1 \(line 2\): source is empty"):
+        parse_user_file(("source,target\n,x\n" + "a,b\n" * 12).encode(), "x.csv", "seq2seq")
+    with pytest.raises(UserError, match=r"missing column\(s\) target; found 'source', 'label'"):
+        parse_user_file(b"source,label\n" + b"a,b\n" * 12, "x.csv", "seq2seq")
+    with pytest.raises(UserError, match=r"line 2 lacks field\(s\) target"):
+        parse_user_file(b'{"source": "a", "target": "b"}\n{"source": "a"}\n', "x.jsonl", "seq2seq")
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(encoder="mlp"), "encoder: generation tasks (numwords_fr) decode from the encoder's token states"),
+    (dict(beam_size=0), "beam_size: must be between 1 and 64, got 0"),
+    (dict(max_target_length=0), "max_target_length: must be between 1 and 1024, got 0"),
+])
+def test_bad_generation_settings_name_the_field_and_what_is_allowed(options, message):
+    with pytest.raises(UserError, match=re_escape(message)) as error:
+        ExperimentSpec.from_dict({"tasks": ["numwords_fr"], **options})
+    assert error.value.field == next(iter(options))
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_the_cli_refuses_bad_generation_input_with_one_line_and_exit_code_2(user_home, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("source,target\n" + "".join(f"s{i},t{i}\n" for i in range(11)) + "s11,\n")
+    commands = [
+        (["run", "--tasks", "numwords_fr,numwords_es", "--beam-size", "0"], "error: beam_size: must be between 1 and 64"),
+        (["run", "--tasks", "numwords_fr", "--max-target-length", "-3"], "error: max_target_length: must be between 1"),
+        (["run", "--tasks", "emoji_en_es", "--encoder", "mlp"], "error: encoder: generation tasks (emoji_en_es)"),
+        (["tasks", "add", str(bad), "--name", "bad_one", "--kind", "seq2seq"], "row 12 (line 13): target is empty"),
+    ]
+    for args, expected in commands:
+        result = subprocess.run([sys.executable, "-m", "mtl_core", *args], capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr, result.stderr

@@ -54,6 +54,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--data-seed", type=int, help="the synthetic tasks' data draw (default 0); --seeds never change it")
     p("--max-train-examples", type=int, help="cut every training set to N examples")
     p("--max-tokens", type=int, help="words per example kept (default 64)")
+    p("--beam-size", type=int, help="generation tasks: 1 decodes greedily (default), more searches that many beams")
+    p("--max-target-length", type=int, help="generation tasks: target tokens trained on and decoded (default 64)")
+    p("--max-decode-examples", type=int, help="generation tasks: validation examples decoded at each evaluation "
+                                              "(default 200; the test split is decoded whole)")
     p("--device", choices=DEVICES)
     p("--name", help="a label for the experiment")
 
@@ -65,7 +69,8 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
 OPTION_FIELDS = ("tasks", "sharing", "weights", "experts", "gradient_route", "soft_lambda", "layers", "encoder", "encoder_layers", "hidden_size",
                  "freeze_encoder", "dropout", "optimizer", "lr", "batch_size", "epochs", "steps", "seeds", "baselines",
                  "conflict_every", "noise_floor", "affinity_every", "probe_examples", "sampling", "temperature", "eval_every", "synthetic_correlation",
-                 "data_seed", "max_train_examples", "max_tokens", "device", "name")
+                 "data_seed", "max_train_examples", "max_tokens", "beam_size", "max_target_length",
+                 "max_decode_examples", "device", "name")
 
 
 def spec_from_args(args: argparse.Namespace):

@@ -28,11 +28,13 @@ class Builder:
         return build_encoder(self.encoder_name, **self.options)
 
 
-def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary) -> MultiTaskModel:
+def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary, target_vocabularies: dict | None = None
+                ) -> MultiTaskModel:
     """The model of one run, initialised from the seed so baselines start where the multi-task run does.
 
     The run's encoder is built under seed (run seed, 'encoder') and each head under (run seed, 'head', task),
-    in that order, whatever the mode; a single-task baseline is a hard-shared model of its one task.
+    in that order, whatever the mode; a single-task baseline is a hard-shared model of its one task. A generation
+    task's decoder outputs its target vocabulary (`target_vocabularies[task]`, else built from its training split).
     """
     spec = run.experiment
     first = data[run.tasks[0]]
@@ -50,10 +52,16 @@ def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary) -> MultiTas
         task_data = data[task]
         builder.seed("head", task)
         targets = np.asarray(task_data.train.targets, dtype=np.float64) if task_data.card.kind.is_regression else None
+        vocabulary_size = None
+        if task_data.card.kind.is_generation:
+            from mtl_core.tasks.seq2seq import target_vocabulary
+
+            vocabulary_size = len((target_vocabularies or {}).get(task) or target_vocabulary(task_data))
         heads[task] = build_head(task_data.card.kind, encoder.hidden_size,
                                  num_labels=len(task_data.labels) if task_data.labels else None,
                                  mean=float(targets.mean()) if targets is not None else 0.0,
-                                 std=float(targets.std()) if targets is not None else 1.0, dropout=spec.dropout)
+                                 std=float(targets.std()) if targets is not None else 1.0, dropout=spec.dropout,
+                                 vocabulary_size=vocabulary_size)
         layers[task] = experiment_mode.head_layer(spec, task, encoder.depth)
     sharing = spec.sharing if run.kind == "mtl" else "hard"
     return get_mode(sharing).build(encoder, heads, layers, spec, builder)

@@ -1,4 +1,6 @@
-"""Task heads, one per task kind: they read one encoder layer and return (loss, predictions)."""
+"""Task heads, one per task kind: they read one encoder layer and return (loss, predictions).
+
+Generation tasks (seq2seq) get the GRU decoder with attention of mtl_core/models/decoder.py, which also decodes."""
 from __future__ import annotations
 
 import torch
@@ -58,7 +60,12 @@ class RegressionHead(nn.Module):
 
 
 def build_head(kind: TaskKind, hidden_size: int, *, num_labels: int | None = None, mean: float = 0.0,
-               std: float = 1.0, dropout: float = 0.0) -> nn.Module:
+               std: float = 1.0, dropout: float = 0.0, vocabulary_size: int | None = None) -> nn.Module:
+    """The head of a task kind; a generation task's `vocabulary_size` is its target vocabulary's."""
+    if kind.is_generation:
+        from mtl_core.models.decoder import GRUDecoderHead
+
+        return GRUDecoderHead(hidden_size, vocabulary_size, dropout=dropout)
     if kind.is_classification:
         return ClassificationHead(hidden_size, num_labels, dropout)
     if kind is TaskKind.TOKEN_TAGGING:

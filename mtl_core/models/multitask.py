@@ -2,7 +2,8 @@
 
 What the training loop calls on every model:
     sharing, tasks, head_layers, encoders (ModuleDict), encoder (any one: prepares batches),
-    task_loss(task, batch) -> (loss, predictions), read_layer(encoder_name), representation(batch, name),
+    task_loss(task, batch) -> (loss, predictions), generate(task, batch, beam_size, max_length) (generation
+    tasks), read_layer(encoder_name), representation(batch, name),
     shared_layer_groups(task), head_parameters(task), logged_values()
 and on soft sharing only: soft_penalty(), soft_distances().
 
@@ -47,6 +48,13 @@ class MultiTaskModel(nn.Module):
         """(loss, predictions) of one task on one batch prepared by `encoder.prepare` (+ 'targets')."""
         features, mask = self.features(task, batch)
         return self.heads[task](features, mask, batch["targets"])
+
+    @torch.no_grad()
+    def generate(self, task: str, batch: dict[str, torch.Tensor], beam_size: int = 1,
+                 max_length: int = 64) -> list[list[int]]:
+        """A generation task's decoded target ids per example (its head decodes from what it reads)."""
+        features, mask = self.features(task, batch)
+        return self.heads[task].generate(features, mask, beam_size=beam_size, max_length=max_length)
 
     def read_layer(self, encoder_name: str) -> int:
         """The highest layer of an encoder that a head reads: the encoder's representation of what it learned."""

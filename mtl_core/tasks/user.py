@@ -1,7 +1,9 @@
 """Tasks users add from their own CSV or JSONL files, kept under data_home()/user_tasks/<name>/.
 
 Columns by kind: text + label (sentence_classification), text + score (sentence_regression),
-tokens + tags (token_tagging; in CSV both are space-separated strings, in JSONL lists or strings).
+tokens + tags (token_tagging; in CSV both are space-separated strings, in JSONL lists or strings),
+source + target (seq2seq: a text and the text to generate from it; targets are decoded word by word, or
+character by character when nearly every target is one word).
 A file is validated completely before anything is written, then its copy and a small manifest are
 moved into place with one rename, so a task is either fully registered or not at all.
 """
@@ -27,6 +29,7 @@ from mtl_core.spec import short_repr
 from mtl_core.tasks.base import Availability, TaskCard, TaskData, TaskKind, TaskSource
 from mtl_core.tasks.loading import CachedTaskLoader, Example, split_examples, text_task_data
 from mtl_core.tasks.registry import builtin_ids
+from mtl_core.tasks.seq2seq import seq2seq_task_data
 from mtl_core.text import simple_tokenize
 
 USER_TASK_MAX_BYTES = 20 * 1024 * 1024
@@ -36,10 +39,13 @@ COLUMNS = {
     TaskKind.SENTENCE_CLASSIFICATION: ("text", "label"),
     TaskKind.SENTENCE_REGRESSION: ("text", "score"),
     TaskKind.TOKEN_TAGGING: ("tokens", "tags"),
+    TaskKind.SEQ2SEQ: ("source", "target"),
 }
 FORMATS = (".csv", ".jsonl")
 MANIFEST = "manifest.json"
-METRICS = ("accuracy", "span_f1", "pearson")  # what _metric can choose
+METRICS = ("accuracy", "span_f1", "pearson", "chrf")  # what _metric can choose
+# A seq2seq upload whose targets are one word in at least this share of rows is decoded character by character.
+CHARACTER_TARGETS_SHARE = 0.9
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +217,14 @@ def _example(kind: TaskKind, record: dict, where: str, filename: str) -> Example
         if len(tokens) != len(tags):
             raise UserError(f"{filename}: {where}: {len(tokens)} tokens but {len(tags)} tags; need one tag per token", "file")
         return tokens, tags
+    if kind is TaskKind.SEQ2SEQ:
+        source = simple_tokenize(_scalar_text(record["source"], where, "source", filename))
+        if not source:
+            raise UserError(f"{filename}: {where}: source is empty; every row needs a source text", "file")
+        target = " ".join(_scalar_text(record["target"], where, "target", filename).split())
+        if not target:
+            raise UserError(f"{filename}: {where}: target is empty; every row needs the text to generate", "file")
+        return source, target
     tokens = simple_tokenize(_scalar_text(record["text"], where, "text", filename))
     if not tokens:
         raise UserError(f"{filename}: {where}: text is empty", "file")
@@ -239,6 +253,9 @@ def parse_user_file(data: bytes, filename: str, kind: str | TaskKind) -> list[Ex
     if kind is TaskKind.SENTENCE_REGRESSION:
         if len({score for _, score in examples}) < 2:
             raise UserError(f"{filename}: every score is the same; a regression target must vary", "file")
+    elif kind is TaskKind.SEQ2SEQ:
+        if len({target for _, target in examples}) < 2:
+            raise UserError(f"{filename}: every target is the same; a generation task needs at least two", "file")
     else:
         classes = {t for _, target in examples for t in (target if isinstance(target, list) else [target])}
         if len(classes) < 2:
@@ -248,6 +265,8 @@ def parse_user_file(data: bytes, filename: str, kind: str | TaskKind) -> list[Ex
 
 
 def _metric(kind: TaskKind, examples: list[Example]) -> str:
+    if kind is TaskKind.SEQ2SEQ:
+        return "chrf"
     if kind is TaskKind.SENTENCE_REGRESSION:
         return "pearson"
     if kind is TaskKind.TOKEN_TAGGING:
@@ -260,7 +279,13 @@ def _metric(kind: TaskKind, examples: list[Example]) -> str:
 # ------------------------------------------------------------------------------------- storage
 
 
+def _target_tokens(examples: list[Example]) -> str:
+    single = sum(1 for _, target in examples if len(target.split()) == 1)
+    return "char" if single >= CHARACTER_TARGETS_SHARE * len(examples) else "word"
+
+
 def _card(manifest: dict) -> TaskCard:
+    generation = manifest["kind"] == TaskKind.SEQ2SEQ.value
     return TaskCard(
         id=manifest["name"],
         name=manifest["name"].replace("_", " "),
@@ -271,6 +296,9 @@ def _card(manifest: dict) -> TaskCard:
         source=f"user upload: {manifest['filename']}",
         licence="provided by the user",
         description=f"Added from {manifest['filename']} ({manifest['rows']} rows).",
+        target_tokens=(manifest.get("target_tokens") if manifest.get("target_tokens") in ("char", "word")
+                       else "word") if generation else "",
+        source_tokens="word" if generation else "",
     )
 
 
@@ -286,6 +314,7 @@ def add_user_task_from_bytes(data: bytes, filename: str, name: str, kind: str | 
         "filename": Path(filename).name,
         "data_file": "data" + Path(filename).suffix.lower(),
         "rows": len(examples),
+        **({"target_tokens": _target_tokens(examples)} if kind is TaskKind.SEQ2SEQ else {}),
         "added": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     staging = Path(tempfile.mkdtemp(dir=user_tasks_dir(), prefix=f".{name}."))
@@ -395,6 +424,8 @@ def _source(manifest: dict) -> TaskSource:
 
     def build(seed: int) -> TaskData:
         examples = parse_user_file(data_file.read_bytes(), data_file.name, card.kind)
+        if card.kind is TaskKind.SEQ2SEQ:
+            return seq2seq_task_data(card, *split_examples(examples, seed))
         return text_task_data(card, *split_examples(examples, seed))
 
     def availability() -> Availability:

@@ -21,7 +21,14 @@ def stable_seed(*parts) -> int:
 
 
 def make_targets(kind: TaskKind, targets, rows, width: int | None = None) -> torch.Tensor:
-    """Targets of the selected rows as a tensor: tags padded with IGNORE to the batch's word width."""
+    """Targets of the selected rows as a tensor: tags padded with IGNORE to the batch's word width; a generation
+    task's target ids (already encoded, each ending with </s>) padded with IGNORE to the longest in the batch."""
+    if kind.is_generation:
+        sequences = [targets[i] for i in rows]
+        out = torch.full((len(sequences), max(len(t) for t in sequences)), IGNORE, dtype=torch.long)
+        for i, row in enumerate(sequences):
+            out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        return out
     if kind is TaskKind.TOKEN_TAGGING:
         tags = [targets[i] for i in rows]
         out = torch.full((len(tags), width or max(len(t) for t in tags)), IGNORE, dtype=torch.long)

@@ -11,6 +11,15 @@ Dropout (and word dropout) draws from torch's global generators, so the trainer 
 streams and swaps one in while it runs: the training stream for training steps, the measurement stream for
 every measurement (noise floor, probe conflict, lookahead affinity, probe representations, evaluation).
 Switching a measurement on never changes which masks the training steps draw.
+
+Generation tasks (seq2seq) go through the same loop: their targets are encoded with the target vocabulary of
+their training split before training, their head trains by teacher forcing like any other loss, and their
+evaluation decodes (greedy or beam search, at most max_target_length tokens) the fixed subset of
+max_decode_examples validation (and training) examples at each interval and the whole test split at the end,
+scored against the reference texts by sacrebleu / rouge-score (train/metrics.py). Each evaluation records the
+outputs of the first SAMPLE_EXAMPLES validation examples and the metrics' signatures when the recorder keeps them
+(Recorder.samples / Recorder.signature: the store's MetricWriter does); the test split also gets the scores of
+copying the source (copy_bleu, copy_chrf): what a score of nothing looks like.
 """
 from __future__ import annotations
 
@@ -33,7 +42,7 @@ from mtl_core import weighting
 from mtl_core.train import conflict as conflict_math
 from mtl_core.train.gram_route import GramRoute
 from mtl_core.train.data import TaskStream, eval_rows, make_batch, stable_seed, task_sampling_probabilities
-from mtl_core.train.metrics import score
+from mtl_core.train.metrics import generation_scores, score
 
 TRAIN_EVAL_EXAMPLES = 256  # training examples scored at each interval (a fixed seeded subset)
 # Added to |first score| in the best-checkpoint rule: finite where a first score is 0 (no span found yet, r of
@@ -41,6 +50,8 @@ TRAIN_EVAL_EXAMPLES = 256  # training examples scored at each interval (a fixed 
 SELECTION_EPSILON = 1e-3
 EVALUATIONS_PER_RUN = 10
 LOSS_POINTS_PER_RUN = 200
+SAMPLE_EXAMPLES = 8  # validation examples of a generation task whose outputs are kept at each evaluation
+DECODE_BATCH = 256
 
 
 class Recorder(Protocol):
@@ -48,6 +59,9 @@ class Recorder(Protocol):
     def conflict(self, step: int, layer: str, task_a: str, task_b: str, cos: float, magnitude_sim: float) -> None: ...
     def affinity(self, step: int, source: str, target: str, z: float) -> None: ...
     def tick(self, step: int) -> None: ...
+    # Optional (generation tasks), called when the recorder has them:
+    #   samples(step, task, split, rows): rows of (position, source, reference, output)
+    #   signature(task, split, name, text): how a metric was computed (sacrebleu's signature)
 
 
 class Diverged(RuntimeError):
@@ -157,7 +171,19 @@ class Trainer:
         self.total_steps = total_steps
         self.device = device
         self.autocast_dtype = autocast_dtype
-        self.model = build_model(run, data, vocabulary).to(device)
+        # Generation tasks: the target vocabulary of the training split, the reference texts of every split, and
+        # the targets as id lists for training (cut to max_target_length tokens, then </s>).
+        self.target_vocabularies, self.references = {}, {}
+        for task in self.tasks:
+            if self.data[task].card.kind.is_generation:
+                from mtl_core.tasks.seq2seq import encode_targets, target_vocabulary
+
+                original = self.data[task]
+                self.target_vocabularies[task] = target_vocabulary(original)
+                self.references[task] = {name: list(getattr(original, name).targets)
+                                         for name in ("train", "validation", "test")}
+                self.data[task] = encode_targets(original, self.target_vocabularies[task], self.spec.max_target_length)
+        self.model = build_model(run, data, vocabulary, self.target_vocabularies).to(device)
         self.weights = {t: self.spec.weights.get(t, 1.0) for t in self.tasks}
         # A single-task baseline trains its one loss as it is, whatever method its experiment compares.
         method = weighting.normalise(self.spec.weighting if run.kind == "mtl" else weighting.DEFAULT)
@@ -182,6 +208,7 @@ class Trainer:
         self.loss_every = max(1, total_steps // LOSS_POINTS_PER_RUN)
         self.state = LoopState()
         self.best_model_state: dict | None = None
+        self.last_generation: dict[str, dict] = {}  # task -> its last generation evaluation's outputs
         self.pending_losses: list[tuple[int, str, torch.Tensor]] = []  # (step, task, loss on the device)
         self.training_rng = RandomStream(stable_seed(run.seed, "dropout"), device)
         self.measurement_rng = RandomStream(stable_seed(run.seed, "measurement"), device)
@@ -463,6 +490,8 @@ class Trainer:
         task_data = self.data[task]
         split = getattr(task_data, split_name)
         kind = task_data.card.kind
+        if kind.is_generation:
+            return self._evaluate_generation(task, split_name, rows)
         y_true, y_pred, loss_sum = [], [], 0.0
         for start in range(0, len(rows), 128):
             chunk = rows[start: start + 128]
@@ -487,20 +516,84 @@ class Trainer:
         metrics["loss"] = loss_sum / max(1, len(rows))
         return metrics
 
+    def generate(self, task: str, split_name: str, rows: np.ndarray) -> list[str]:
+        """A generation task's decoded outputs (text) for rows of a split, under the spec's beam size and cap."""
+        split = getattr(self.data[task], split_name)
+        vocabulary = self.target_vocabularies[task]
+        outputs = []
+        for start in range(0, len(rows), DECODE_BATCH):
+            batch = make_batch(self.model.encoder, TaskKind.SEQ2SEQ, split, rows[start: start + DECODE_BATCH])
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype) if self.autocast_dtype is not None \
+                    else contextlib.nullcontext():
+                ids = self.model.generate(task, batch, beam_size=self.spec.beam_size,
+                                          max_length=self.spec.max_target_length)
+            outputs += [vocabulary.decode(sequence) for sequence in ids]
+        return outputs
+
+    def _evaluate_generation(self, task: str, split_name: str, rows: np.ndarray) -> dict[str, float]:
+        """Teacher-forced loss and the decoded outputs' scores against the reference texts; the outputs and
+        signatures are kept in `last_generation[task]` for the caller to record."""
+        split = getattr(self.data[task], split_name)
+        loss_sum = 0.0
+        for start in range(0, len(rows), DECODE_BATCH):
+            chunk = rows[start: start + DECODE_BATCH]
+            batch = make_batch(self.model.encoder, TaskKind.SEQ2SEQ, split, chunk)
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            loss_sum += float(self._loss(task, batch)) * len(chunk)
+        outputs = self.generate(task, split_name, rows)
+        references = [self.references[task][split_name][i] for i in rows]
+        card = self.data[task].card
+        metrics, signatures = generation_scores(outputs, references, rouge=card.target_language == "en")
+        metrics["loss"] = loss_sum / max(1, len(rows))
+        self.last_generation[task] = {"split": split_name, "rows": rows, "outputs": outputs,
+                                      "references": references, "signatures": signatures}
+        return metrics
+
+    def source_texts(self, task: str, split_name: str, rows) -> list[str]:
+        from mtl_core.tasks.seq2seq import source_text
+
+        split = getattr(self.data[task], split_name)
+        return [source_text(split.inputs[i], self.data[task]) for i in rows]
+
+    def _record_generation(self, step: int, task: str, recorder: Recorder, samples: int | None) -> None:
+        """The last evaluation's signatures and, for `samples` > 0, its first outputs beside source and reference."""
+        last = self.last_generation.get(task)
+        if last is None:
+            return
+        if hasattr(recorder, "signature"):
+            for name, text in last["signatures"].items():
+                recorder.signature(task, last["split"], name, text)
+        if samples and hasattr(recorder, "samples"):
+            rows = last["rows"][:samples]
+            sources = self.source_texts(task, last["split"], rows)
+            recorder.samples(step, task, last["split"],
+                             [(int(row), source, last["references"][i], last["outputs"][i])
+                              for i, (row, source) in enumerate(zip(rows, sources))])
+
+    def _eval_limit(self, task: str, limit: int | None) -> int | None:
+        """Interval evaluations of a generation task decode at most max_decode_examples examples."""
+        if self.data[task].card.kind.is_generation:
+            return min(limit or self.spec.max_decode_examples, self.spec.max_decode_examples)
+        return limit
+
     def run_evaluation(self, step: int, recorder: Recorder) -> bool:
         """Validation (and a train subset) for every task; returns True when this is the best step so far."""
         primary = {}
         for task in self.tasks:
             size_train = len(self.data[task].train)
-            train_rows = eval_rows(size_train, TRAIN_EVAL_EXAMPLES, self.run.seed, task, "train-eval")
+            train_rows = eval_rows(size_train, self._eval_limit(task, TRAIN_EVAL_EXAMPLES), self.run.seed, task,
+                                   "train-eval")
             for name, value in self.evaluate(task, "train", train_rows).items():
                 if name != "loss":
                     recorder.metric(step, task, "train", name, value)
-            val_rows = eval_rows(len(self.data[task].validation), self.spec.max_eval_examples, self.run.seed, task,
-                                 "validation-eval")
+            val_rows = eval_rows(len(self.data[task].validation), self._eval_limit(task, self.spec.max_eval_examples),
+                                 self.run.seed, task, "validation-eval")
             validation = self.evaluate(task, "validation", val_rows)
             for name, value in validation.items():
                 recorder.metric(step, task, "validation", name, value)
+            if task in self.target_vocabularies:
+                self._record_generation(step, task, recorder, SAMPLE_EXAMPLES)
             primary[task] = validation[self.data[task].card.metric]
             self.state.first_validation.setdefault(task, primary[task])
         selection = selection_score(primary, self.state.first_validation,
@@ -573,7 +666,12 @@ class Trainer:
             self.model.load_state_dict(self.best_model_state)
         results = {}
         for task in self.tasks:
-            metrics = self.evaluate(task, "test", np.arange(len(self.data[task].test)))
+            rows = np.arange(len(self.data[task].test))
+            metrics = self.evaluate(task, "test", rows)
+            if task in self.target_vocabularies:
+                self._record_generation(self.total_steps, task, recorder, 0)
+                copied, _ = generation_scores(self.source_texts(task, "test", rows), self.references[task]["test"])
+                metrics.update({f"copy_{name}": copied[name] for name in ("bleu", "chrf")})
             for name, value in metrics.items():
                 recorder.metric(self.total_steps, task, "test", name, value)
             results[task] = metrics

@@ -1,0 +1,130 @@
+"""The decoder head of generation tasks: a GRU decoder with attention over the encoder's token states.
+
+It reads what every head reads, (layer, mask, targets): the token states H (B, T, d) of the layer the task's head
+reads and their mask; its targets are the target ids padded with IGNORE (each sequence ends with </s>).
+
+    s_0 = tanh(W_b · mean_t H_t)                        the encoder's summary starts the decoder
+    s_i = GRU(s_{i−1}, E[y_{i−1}])                      y_0 = <s>; in training y_{i−1} is the reference token
+    a_i = softmax_t(s_i · W_a H_t)   (masked)           Luong's "general" attention
+    c_i = Σ_t a_it H_t
+    p(y_i | y_<i, x) = softmax(W_o tanh(W_c [s_i; c_i]))
+
+Training is teacher forcing, the loss the mean cross-entropy over target tokens (padding ignored), so one
+forward pass covers the whole target. Evaluation decodes: greedy (beam_size 1) or beam search, at most
+max_length tokens before </s>; a beam's hypotheses are ranked by log-probability per generated token.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mtl_core.models.heads import IGNORE, pool
+
+
+class GRUDecoderHead(nn.Module):
+    def __init__(self, hidden_size: int, vocabulary_size: int, *, pad_id: int = 0, bos_id: int = 1,
+                 eos_id: int = 2, dropout: float = 0.0):
+        super().__init__()
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        self.vocabulary_size = vocabulary_size
+        self.embedding = nn.Embedding(vocabulary_size, hidden_size, padding_idx=pad_id)
+        self.bridge = nn.Linear(hidden_size, hidden_size)
+        self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True)
+        self.attention = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.combine = nn.Linear(2 * hidden_size, hidden_size)
+        self.output = nn.Linear(hidden_size, vocabulary_size)
+        self.dropout = nn.Dropout(dropout)
+
+    # ---- pieces ---------------------------------------------------------------------------------
+    def start(self, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The decoder's first hidden state (1, B, d) from the masked mean of the token states."""
+        return torch.tanh(self.bridge(pool(memory, mask))).unsqueeze(0)
+
+    def logits(self, states: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor,
+               mask: torch.Tensor) -> torch.Tensor:
+        """(B, L, V) next-token logits from decoder states (B, L, d) attending over memory (B, T, d)."""
+        scores = torch.bmm(states, keys.transpose(1, 2))  # (B, L, T)
+        scores = scores.masked_fill(~mask[:, None, :], torch.finfo(scores.dtype).min)
+        context = torch.bmm(torch.softmax(scores, dim=-1), memory)  # (B, L, d)
+        mixed = torch.tanh(self.combine(torch.cat([states, context], dim=-1)))
+        return self.output(self.dropout(mixed)).float()
+
+    # ---- training -------------------------------------------------------------------------------
+    def forward(self, layer, mask, targets):
+        """(mean token cross-entropy under teacher forcing, the argmax next token at every position)."""
+        inputs = targets.roll(1, dims=1)
+        inputs[:, 0] = self.bos_id
+        inputs = inputs.masked_fill(inputs == IGNORE, self.pad_id)
+        states, _ = self.gru(self.dropout(self.embedding(inputs)), self.start(layer, mask))
+        logits = self.logits(states, layer, self.attention(layer), mask)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+        return loss, logits.argmax(-1)
+
+    # ---- decoding -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, layer, mask, beam_size: int = 1, max_length: int = 64) -> list[list[int]]:
+        """Token ids of each example's output (without </s>): greedy for beam_size 1, else beam search."""
+        if beam_size <= 1:
+            return self._greedy(layer, mask, max_length)
+        return self._beam(layer, mask, beam_size, max_length)
+
+    def _step(self, tokens, hidden, memory, keys, mask):
+        states, hidden = self.gru(self.embedding(tokens[:, None]), hidden)
+        return torch.log_softmax(self.logits(states, memory, keys, mask)[:, 0], dim=-1), hidden
+
+    def _greedy(self, memory, mask, max_length):
+        batch = memory.shape[0]
+        keys, hidden = self.attention(memory), self.start(memory, mask)
+        tokens = torch.full((batch,), self.bos_id, dtype=torch.long, device=memory.device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=memory.device)
+        out = []
+        for _ in range(max_length + 1):
+            log_probs, hidden = self._step(tokens, hidden, memory, keys, mask)
+            tokens = log_probs.argmax(-1).masked_fill(finished, self.pad_id)
+            out.append(tokens)
+            finished |= tokens == self.eos_id
+            if bool(finished.all()):
+                break
+        return [_until_end(row, self.eos_id, self.pad_id, max_length) for row in torch.stack(out, 1).tolist()]
+
+    def _beam(self, memory, mask, beam_size, max_length):
+        batch, k = memory.shape[0], beam_size
+        memory, mask = memory.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
+        keys, hidden = self.attention(memory), self.start(memory, mask)
+        device = memory.device
+        scores = torch.zeros(batch, k, device=device)
+        scores[:, 1:] = -torch.inf  # the k beams start as one hypothesis
+        tokens = torch.full((batch * k,), self.bos_id, dtype=torch.long, device=device)
+        history = torch.zeros((batch * k, 0), dtype=torch.long, device=device)
+        finished = torch.zeros(batch * k, dtype=torch.bool, device=device)
+        lengths = torch.zeros(batch * k, device=device)
+        for _ in range(max_length + 1):
+            log_probs, hidden = self._step(tokens, hidden, memory, keys, mask)
+            # a finished hypothesis only extends by padding, at no cost
+            log_probs = torch.where(finished[:, None], torch.full_like(log_probs, -torch.inf), log_probs)
+            log_probs[:, self.pad_id] = torch.where(finished, 0.0, log_probs[:, self.pad_id])
+            total = (scores.reshape(-1, 1) + log_probs).reshape(batch, -1)  # (B, k·V)
+            scores, index = total.topk(k, dim=-1)
+            origin = (torch.arange(batch, device=device)[:, None] * k + index // self.vocabulary_size).reshape(-1)
+            tokens = (index % self.vocabulary_size).reshape(-1)
+            history = torch.cat([history[origin], tokens[:, None]], dim=1)
+            hidden = hidden[:, origin]
+            lengths = lengths[origin] + (~finished[origin]).float()
+            finished = finished[origin] | (tokens == self.eos_id)
+            if bool(finished.all()):
+                break
+        normalised = (scores.reshape(-1) / lengths.clamp(min=1.0)).reshape(batch, k)
+        best = (torch.arange(batch, device=device) * k + normalised.argmax(-1)).tolist()
+        rows = history.tolist()
+        return [_until_end(rows[i], self.eos_id, self.pad_id, max_length) for i in best]
+
+
+def _until_end(row: list[int], eos_id: int, pad_id: int, max_length: int) -> list[int]:
+    out = []
+    for token in row:
+        if token == eos_id:
+            break
+        if token != pad_id:
+            out.append(token)
+    return out[:max_length]
