@@ -137,3 +137,11 @@ def experiment_label(row: Any) -> str:
     parts += [f"{'+'.join(spec.get('tasks', []))} ({spec.get('sharing', '?')})",
               time.strftime("%Y-%m-%d %H:%M", time.localtime(row["created_at"])), row["id"]]
     return " · ".join(parts)
+
+
+def experiment_summary(experiment_id: str) -> dict[str, Any]:
+    """The experiment's summary as `show --json` prints it: its runs and each multi-task configuration against
+    its matched baselines (Δ_t, Δm), read fresh (workers may still be writing)."""
+    from mtl_core.analysis.summary import experiment_summary as summarise
+
+    return summarise(store(), experiment_id)

@@ -11,9 +11,9 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import across, charts, charts_across, data, state
 from dashboard import charts_weighting as cw
-from dashboard.i18n import language_switch, localise_figure, t
+from dashboard.i18n import current_language, language_switch, localise_figure, t
 from dashboard.widgets import experiment_picker
 from mtl_core.analysis.conflict_stats import cosine_histogram, pair_matrix, summarise_conflict
 from mtl_core.errors import UserError
@@ -35,15 +35,6 @@ if experiments.empty:
     st.stop()
 
 specs = {row.id: json.loads(row.spec_json) for row in experiments.itertuples()}
-
-# ---- which experiment: ?exp=… (a link, or Launch on New experiment), else the newest ---------------
-experiment_id = experiment_picker(experiments, prefix="runs", label=t("page.experiment"),
-                                  unknown_key="page.unknown_exp", fallback=st.session_state.get("runs_experiment"))
-spec = specs[experiment_id]
-st.caption(t("runs.caption", sharing=spec.get("sharing"), tasks=", ".join(spec.get("tasks", [])),
-             length=t("runs.steps_per_task", steps=spec["steps"]) if spec.get("steps") else
-             t("runs.epochs", epochs=spec.get("epochs")),
-             seeds=", ".join(map(str, spec.get("seeds", []))), store=data.store_path()))
 
 
 def act(verb: str, target: str) -> None:
@@ -247,5 +238,257 @@ def run_view(poll: bool) -> None:
         st.caption(t("runs.polling", seconds=POLL_SECONDS))
 
 
-polling = not data.is_finished(data.runs(experiment_id))
-st.fragment(run_view, run_every=POLL_SECONDS if polling else None)(polling)
+# ---- across experiments: every run in one table, and the configurations on the same tasks ---------------------
+# Words of this view, English and 简体中文 (a key missing in a language falls back to English, as in i18n.t).
+TEXT = {
+    "tab.one": {"en": "One experiment", "zh": "单个实验"},
+    "tab.all": {"en": "All experiments", "zh": "全部实验"},
+    "runs": {"en": "Every run of every experiment", "zh": "所有实验的所有运行"},
+    "runs_help": {"en": "Filter, group by any setting, and pick runs to overlay their curves. Test values are the "
+                        "primary metric of each task on its test set (empty until the run completed). Every "
+                        "choice is kept in the page's link.",
+                  "zh": "可筛选、按任意设置分组，并选择运行以叠加其曲线。测试值是每个任务在测试集上的主要指标（运行完成前为空）。"
+                        "所有选择都保存在页面链接中。"},
+    "filter.tasks": {"en": "Task (a run training any of them)", "zh": "任务（训练其中任一任务的运行）"},
+    "filter.sharing": {"en": "Sharing mode", "zh": "共享方式"},
+    "filter.weighting": {"en": "Weighting method", "zh": "加权方法"},
+    "filter.status": {"en": "Status", "zh": "状态"},
+    "filter.multi_only": {"en": "Single-task baselines have no sharing mode or weighting method: a filter on "
+                                "either shows multi-task runs only.",
+                          "zh": "单任务基线没有共享方式和加权方法：按其中任一项筛选时只显示多任务运行。"},
+    "shown": {"en": "{n} of {total} runs", "zh": "{total} 个运行中的 {n} 个"},
+    "none_shown": {"en": "No run passes these filters.", "zh": "没有运行符合这些筛选条件。"},
+    "group_by": {"en": "Group by", "zh": "分组依据"},
+    "no_group": {"en": "(no grouping)", "zh": "（不分组）"},
+    "groups": {"en": "The shown runs grouped by **{field}**: how many, how many completed, and the mean and "
+                     "standard deviation of each test value.",
+               "zh": "按 **{field}** 分组的所显示运行：数量、已完成数量，以及每个测试值的均值和标准差。"},
+    "overlay": {"en": "Overlay the curves of", "zh": "叠加以下运行的曲线"},
+    "overlay_pick": {"en": "Pick runs above to overlay their curves.", "zh": "请在上方选择要叠加曲线的运行。"},
+    "metric": {"en": "Metric", "zh": "指标"},
+    "split": {"en": "Split", "zh": "数据集"},
+    "split.validation": {"en": "validation set", "zh": "验证集"},
+    "split.train": {"en": "training batches", "zh": "训练批次"},
+    "download.runs": {"en": "Download the runs (CSV)", "zh": "下载运行表（CSV）"},
+    "download.groups": {"en": "Download the groups (CSV)", "zh": "下载分组表（CSV）"},
+    "download.configurations": {"en": "Download the configurations (CSV)", "zh": "下载配置表（CSV）"},
+    "configs": {"en": "Configurations on the same tasks", "zh": "相同任务上的配置"},
+    "configs_help": {
+        "en": "Every multi-task configuration of the chosen experiments on these tasks, each against its own "
+              "experiment's matched single-task baselines (the Δ_t and Δm Compare shows; positive = the shared "
+              "model is better). One line per configuration over the settings that vary between them.",
+        "zh": "所选实验在这些任务上的每个多任务配置，各自与本实验中匹配的单任务基线比较（即“比较”页显示的 Δ_t 和 Δm；"
+              "正值表示共享模型更好）。每个配置一条线，轴为它们之间不同的设置。"},
+    "configs_none": {"en": "No multi-task run yet: configurations appear here once an experiment trains tasks "
+                           "together.", "zh": "还没有多任务运行：实验一起训练多个任务后，配置会显示在这里。"},
+    "task_set": {"en": "Tasks", "zh": "任务"},
+    "experiments": {"en": "Experiments", "zh": "实验"},
+    "experiments_none": {"en": "Pick at least one experiment.", "zh": "请至少选择一个实验。"},
+    "waiting": {"en": "{n} configuration(s) have no Δ yet (their runs or baselines have not completed) and are "
+                      "not drawn.", "zh": "{n} 个配置还没有 Δ（其运行或基线尚未完成），未绘出。"},
+    "no_delta": {"en": "No configuration has Δ for every task yet.", "zh": "还没有配置在每个任务上都有 Δ。"},
+    "varying": {"en": "Settings that vary: {fields}.", "zh": "不同的设置：{fields}。"},
+    "varying_none": {"en": "Every setting is the same in these configurations: only Δ differs.",
+                     "zh": "这些配置的所有设置都相同：只有 Δ 不同。"},
+    "parcoords": {"en": "Settings against Δ_t and Δm, one line per configuration",
+                  "zh": "设置与 Δ_t、Δm 的对应关系（每个配置一条线）"},
+    "delta_axis": {"en": "Δ {task} (%)", "zh": "Δ {task}（%）"},
+    "delta_m_axis": {"en": "Δm (%)", "zh": "Δm（%）"},
+    "pareto": {"en": "Pareto front of Δ_t over {tasks}", "zh": "{tasks} 上 Δ_t 的帕累托前沿"},
+    "pareto_help": {"en": "A configuration is on the front when no other one is at least as good on every task "
+                          "and better on one; equal configurations are on it together.",
+                    "zh": "若没有其他配置在每个任务上都至少一样好且在某个任务上更好，则该配置位于前沿；相同的配置一起位于前沿。"},
+    "pareto_x": {"en": "Horizontal axis", "zh": "横轴"},
+    "pareto_y": {"en": "Vertical axis", "zh": "纵轴"},
+    "front": {"en": "on the Pareto front", "zh": "位于帕累托前沿"},
+    "dominated": {"en": "dominated", "zh": "被支配"},
+    "on_front": {"en": "On the front: {names}.", "zh": "位于前沿：{names}。"},
+}
+
+
+def tx(key: str, **values) -> str:
+    entry = TEXT[key]
+    text = entry.get(current_language()) or entry["en"]
+    return text.format(**values) if values else text
+
+
+def from_link(key: str, options: list[str], multi: bool) -> bool:
+    """Before the widget keyed `key`: the link's ?key= (ids joined by commas for a multiselect) chooses its value
+    once; a later choice in the widget wins until the link changes (as Compare's ?config=). Values that are not
+    options are dropped. For widgets whose labels are not their values (run ids, translated words).
+    True when the link set the value now."""
+    wanted = st.query_params.get(key)
+    if wanted is None or wanted == st.session_state.get(f"{key}_url"):
+        return False
+    if multi:
+        st.session_state[key] = [value for value in wanted.split(",") if value in options]
+    elif wanted in options:
+        st.session_state[key] = wanted
+    return True
+
+
+def to_link(key: str, value: str | list[str]) -> None:
+    text = ",".join(value) if isinstance(value, list) else value
+    if text:
+        st.query_params[key] = text
+    else:
+        st.query_params.pop(key, None)
+    st.session_state[f"{key}_url"] = text or None
+
+
+def experiment_names(table: pd.DataFrame) -> dict[str, str]:
+    return {row["experiment"]: row["experiment name"] or row["experiment"]
+            for _, row in table.drop_duplicates("experiment").iterrows()}
+
+
+def across_runs(table: pd.DataFrame, runs: list[dict]) -> None:
+    """The runs table with its filters, the group-by table and the curve overlay (every choice in the link)."""
+    st.subheader(tx("runs"))
+    st.caption(tx("runs_help"))
+    options = across.filter_options(table)
+    columns = st.columns(4)
+    chosen = {}
+    for column, name in zip(columns, across.FILTERS):
+        if name == "status":  # translated labels: the link keeps the store's words
+            from_link("all_status", options["status"], multi=True)
+            chosen[name] = column.multiselect(tx("filter.status"), options["status"], key="all_status",
+                                              format_func=lambda s: t(f"status.{s}"))
+            to_link("all_status", chosen[name])
+        else:
+            chosen[name] = column.multiselect(tx(f"filter.{name}"), options[name], key=f"all_{name}",
+                                              bind="query-params")
+    if chosen["sharing"] or chosen["weighting"]:
+        st.caption(tx("filter.multi_only"))
+    shown = across.filter_runs(table, **chosen)
+    st.caption(tx("shown", n=len(shown), total=len(table)))
+    if shown.empty:
+        st.info(tx("none_shown"), icon=":material/filter_alt_off:")
+    st.dataframe(shown, hide_index=True, width="stretch", key="all_runs_table")
+    st.download_button(tx("download.runs"), across.csv_text(shown), "runs.csv", mime="text/csv",
+                       key="download_all_runs")
+
+    fields = across.group_fields(table)
+    field = st.selectbox(tx("group_by"), ["", *fields], key="all_group", bind="query-params",
+                         format_func=lambda value: value or tx("no_group"))
+    if field:
+        groups = across.group_runs(shown, field)
+        st.markdown(tx("groups", field=field))
+        st.dataframe(groups, hide_index=True, width="stretch", key="all_groups_table")
+        st.download_button(tx("download.groups"), across.csv_text(groups), f"runs-by-{field}.csv", mime="text/csv",
+                           key="download_all_groups")
+
+    names = experiment_names(table)
+    # Unique across experiments (two runs of a sweep can share tasks and seed): the run id's end is in the label.
+    labels = {r["id"]: f"{names.get(r['experiment_id'], r['experiment_id'])} · {run_label(r)} · {r['id'][-6:]}"
+              for r in runs}
+    # The filtered runs, and the runs already picked (so that a narrower filter does not drop them).
+    linked = (st.query_params.get("all_overlay") or "").split(",")
+    kept = [run for run in [*st.session_state.get("all_overlay", []), *linked] if run in labels]
+    overlay_options = list(dict.fromkeys([*shown["run"], *kept]))
+    from_link("all_overlay", overlay_options, multi=True)
+    picked = st.multiselect(tx("overlay"), overlay_options, key="all_overlay", format_func=labels.get)
+    to_link("all_overlay", picked)
+    metric_col, split_col = st.columns(2)
+    cards = data.cards()
+    metrics = list(dict.fromkeys(["loss", *(cards[task]["metric"] for task in options["tasks"] if task in cards)]))
+    metric = metric_col.selectbox(tx("metric"), metrics, key="all_metric", bind="query-params")
+    from_link("all_split", ["validation", "train"], multi=False)
+    split = split_col.radio(tx("split"), ["validation", "train"], horizontal=True, key="all_split",
+                            format_func=lambda value: tx(f"split.{value}"))
+    to_link("all_split", "" if split == "validation" else split)
+    if not picked:
+        st.info(tx("overlay_pick"), icon=":material/info:")
+        return
+    runs_by_id = {r["id"]: r for r in runs}
+    frame = charts.with_run_info(data.metrics(picked), [runs_by_id[i] for i in picked if i in runs_by_id])
+    frame["run_label"] = frame["run_id"].map(labels)
+    split_name = t("chart.f.validation_set" if split == "validation" else "chart.f.training_batches")
+    st.plotly_chart(localise_figure(charts.runs_overlay(frame, metric, split), "chart.t.overlay", name=metric,
+                                    split=split_name), key="all_overlay_chart")
+
+
+def across_configurations(table: pd.DataFrame) -> None:
+    """Parallel coordinates and the Pareto front of the configurations of the chosen experiments on one task set."""
+    st.subheader(tx("configs"))
+    st.caption(tx("configs_help"))
+    multi = table[(table["kind"] == "mtl") & table["tasks"].str.contains("+", regex=False)]
+    if multi.empty:
+        st.info(tx("configs_none"), icon=":material/info:")
+        return
+    sets = list(multi["tasks"].value_counts(sort=True).index)
+    set_col, experiments_col = st.columns([1, 2])
+    task_set = set_col.selectbox(tx("task_set"), sets, key="all_taskset", bind="query-params")
+    tasks = task_set.split("+")
+    names = experiment_names(table)
+    candidates = list(dict.fromkeys(multi[multi["tasks"] == task_set]["experiment"]))
+    linked = from_link("all_exps", candidates, multi=True)  # no ?all_exps=: every experiment on these tasks
+    if st.session_state.get("all_exps_tasks") != task_set:
+        st.session_state["all_exps_tasks"] = task_set
+        if not linked:
+            st.session_state["all_exps"] = candidates
+    st.session_state["all_exps"] = [e for e in st.session_state["all_exps"] if e in candidates]
+    chosen = experiments_col.multiselect(tx("experiments"), candidates, key="all_exps",
+                                         format_func=lambda e: f"{names[e]} · {e}")
+    to_link("all_exps", [] if chosen == candidates else chosen)
+    if not chosen:
+        st.info(tx("experiments_none"), icon=":material/info:")
+        return
+    rows = {row["id"]: row for _, row in experiments.iterrows()}
+    frame = across.configurations_frame([(rows[e], data.experiment_summary(e)) for e in chosen if e in rows])
+    points = across.front_frame(frame, tasks)
+    waiting = int((frame["tasks"] == task_set).sum()) - len(points)
+    if waiting:
+        st.caption(tx("waiting", n=waiting))
+    if points.empty:
+        st.info(tx("no_delta"), icon=":material/hourglass_top:")
+        return
+    fields = across.varying_fields(points)
+    st.caption(tx("varying", fields=", ".join(fields)) if fields else tx("varying_none"))
+    delta_labels = {task: tx("delta_axis", task=task) for task in tasks}
+    st.plotly_chart(charts_across.parallel_coordinates(points, fields, tasks, title=tx("parcoords"),
+                                                       delta_labels=delta_labels, delta_m_label=tx("delta_m_axis")),
+                    key="all_parcoords")
+
+    st.caption(tx("pareto_help"))
+    if len(tasks) > 2:
+        x_col, y_col = st.columns(2)
+        x_task = x_col.selectbox(tx("pareto_x"), tasks, index=0, key="all_x", bind="query-params")
+        y_task = y_col.selectbox(tx("pareto_y"), tasks, index=1, key="all_y", bind="query-params")
+    else:
+        x_task, y_task = tasks
+    st.plotly_chart(charts_across.pareto_chart(points, tasks, x_task, y_task, title=tx("pareto", tasks=", ".join(tasks)),
+                                               x_title=delta_labels[x_task], y_title=delta_labels[y_task],
+                                               names={"front": tx("front"), "dominated": tx("dominated")}),
+                    key="all_pareto")
+    st.caption(tx("on_front", names="; ".join(points.loc[points[across.ON_FRONT], "name"])))
+    shown = points[[*across.CONFIGURATION_IDENTITY, *fields, *across.delta_columns(tasks), across.DELTA_M,
+                    "seeds", across.ON_FRONT]]
+    st.dataframe(shown, hide_index=True, width="stretch", key="all_configurations_table")
+    st.download_button(tx("download.configurations"), across.csv_text(shown), f"configurations-{task_set}.csv",
+                       mime="text/csv", key="download_all_configurations")
+
+
+def across_view() -> None:
+    runs = data.all_runs()
+    table = across.runs_table(runs, experiments, data.cards())
+    across_runs(table, runs)
+    across_configurations(table)
+
+
+# ---- one experiment (?exp=…, a link or Launch on New experiment, else the newest) | all of them (?view=) ------
+one_tab, all_tab = st.tabs([tx("tab.one"), tx("tab.all")], key="view", bind="query-params")
+if one_tab.open:
+    with one_tab:
+        experiment_id = experiment_picker(experiments, prefix="runs", label=t("page.experiment"),
+                                          unknown_key="page.unknown_exp",
+                                          fallback=st.session_state.get("runs_experiment"))
+        spec = specs[experiment_id]
+        st.caption(t("runs.caption", sharing=spec.get("sharing"), tasks=", ".join(spec.get("tasks", [])),
+                     length=t("runs.steps_per_task", steps=spec["steps"]) if spec.get("steps") else
+                     t("runs.epochs", epochs=spec.get("epochs")),
+                     seeds=", ".join(map(str, spec.get("seeds", []))), store=data.store_path()))
+        polling = not data.is_finished(data.runs(experiment_id))
+        st.fragment(run_view, run_every=POLL_SECONDS if polling else None)(polling)
+if all_tab.open:
+    with all_tab:
+        across_view()
