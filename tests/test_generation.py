@@ -283,3 +283,16 @@ def test_the_cli_refuses_bad_generation_input_with_one_line_and_exit_code_2(user
                                 timeout=300)
         assert result.returncode == 2, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("sharing, encoder", [("hard", "transformer"), ("soft", "bilstm"), ("hierarchical", "bilstm"),
+                                              ("mmoe", "bilstm"), ("cross_stitch", "bilstm")])
+def test_every_sharing_mode_trains_and_decodes_a_generation_pair(sharing, encoder):
+    options = dict(experts=2) if sharing == "mmoe" else {}
+    trainer = trainer_for(["numwords_es", "numwords_it"], total_steps=3, max_train_examples=32, eval_every=3,
+                          max_decode_examples=4, sharing=sharing, encoder=encoder, **options)
+    recorder = ListRecorder()
+    assert trainer.fit(recorder) == "completed"
+    chrf = [row for row in recorder.metrics if row[2:4] == ("validation", "chrf")]
+    assert {row[1] for row in chrf} == {"numwords_es", "numwords_it"} and all(0 <= row[4] <= 100 for row in chrf)
+    assert recorder.conflicts  # per-task gradients on the shared parameters at step 2
