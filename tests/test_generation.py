@@ -296,3 +296,14 @@ def test_every_sharing_mode_trains_and_decodes_a_generation_pair(sharing, encode
     chrf = [row for row in recorder.metrics if row[2:4] == ("validation", "chrf")]
     assert {row[1] for row in chrf} == {"numwords_es", "numwords_it"} and all(0 <= row[4] <= 100 for row in chrf)
     assert recorder.conflicts  # per-task gradients on the shared parameters at step 2
+
+
+def test_grapheme_to_phoneme_reads_letters_and_writes_cmudicts_primary_pronunciation():
+    data = load_task("cmu_g2p")
+    word = "".join(data.test.inputs[0])
+    line = next(line for line in (get_task("cmu_g2p").load.source_files()[0].read_text(encoding="utf-8",
+                                                                                        errors="replace")).splitlines()
+                if line.split(" ", 1)[0] == word)
+    assert data.test.targets[0] == " ".join(line.split("#")[0].split()[1:])
+    assert data.sizes["test"] == 2000 and data.card.metric == "chrf"
+    assert {c for text in data.train.targets[:500] for c in text.split()} <= set(target_vocabulary(data).itos)
