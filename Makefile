@@ -39,6 +39,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/gram_route.py
 	$(PY) benchmarks/weighting_cost.py
+	$(PY) benchmarks/queue.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

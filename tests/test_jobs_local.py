@@ -233,6 +233,44 @@ def test_concurrency_limit_is_respected(backend, store_path, monkeypatch):
     assert peak == 1
 
 
+def test_a_warm_worker_takes_the_next_runs_and_records_the_same_numbers(backend, store_path, tmp_path, monkeypatch):
+    """One slot, three runs queued: one worker process trains them one after another (no interpreter start-up
+    between them), each into its own log, each with the numbers of a run trained alone."""
+    monkeypatch.setenv("MTL_EXPLORER_MAX_WORKERS", "1")
+    store = backend.store
+    specs = [small_spec(steps=30, seeds=[seed]) for seed in (0, 1, 2)]
+    run_ids = [backend.submit(spec)[1][0] for spec in specs]
+    runs = wait_finished(store, run_ids, 180)
+    assert [r["status"] for r in runs] == ["completed"] * 3, [r["error"] for r in runs]
+    assert len({r["worker_pid"] for r in runs}) == 1
+    for index, run_id in enumerate(run_ids):
+        log = backend.logs(run_id)
+        assert f"run {run_id}" in log and all(f"run {other}," not in log for other in run_ids if other != run_id)
+        assert ("torch and the task caches already loaded" in log) == (index > 0)
+    fg_store, fg_run = foreground(specs[2], tmp_path / "fg.sqlite")
+    assert_same_metrics(store, run_ids[2], fg_store, fg_run)
+
+
+def test_a_crashed_warm_worker_ends_only_its_own_run(backend, store_path, monkeypatch):
+    monkeypatch.setenv("MTL_EXPLORER_MAX_WORKERS", "1")
+    store = backend.store
+    _, [first] = backend.submit(small_spec(steps=20))
+    [run] = wait_finished(store, [first], 120)
+    assert run["status"] == "completed"
+    warm = run["worker_pid"]
+    wait_for(lambda: common.pid_alive(warm), 5, what="the worker to stay warm")
+    _, [second] = backend.submit(small_spec(steps=3000))
+    _, [third] = backend.submit(small_spec(steps=20))
+    wait_for(lambda: store.run(second)["status"] == "running" and store.run(second)["step"] > 0, 60, what="running")
+    assert store.run(second)["worker_pid"] == warm  # the warm worker took it
+    os.kill(warm, signal.SIGKILL)
+    wait_for(lambda: store.run(second)["status"] == "interrupted", 30, what="interrupted")  # a hang guard
+    assert "SIGKILL" in store.run(second)["error"]
+    [after] = wait_finished(store, [third], 120)  # a new worker serves the rest of the queue
+    assert after["status"] == "completed" and after["worker_pid"] != warm
+    assert store.run(first)["status"] == "completed"
+
+
 def test_cpu_plan_does_not_oversubscribe(monkeypatch):
     from mtl_core.jobs.scheduler import cpu_count, resource_plan
 
@@ -245,7 +283,8 @@ def test_cpu_plan_does_not_oversubscribe(monkeypatch):
     assert plan.slots == 1 and plan.threads == cpu_count()
 
 
-def test_twenty_parallel_submissions_are_all_recorded(backend, store_path):
+def test_twenty_parallel_submissions_are_all_recorded(backend, store_path, monkeypatch):
+    monkeypatch.setenv("MTL_EXPLORER_WORKER_IDLE_SECONDS", "1")  # workers leave 1 s after the queue empties
     results, errors = [], []
 
     def submit(i):
@@ -268,7 +307,8 @@ def test_twenty_parallel_submissions_are_all_recorded(backend, store_path):
     for experiment_id, _ in results:
         backend.cancel(experiment_id)
     wait_finished(store, [r["id"] for r in store.runs()], 60)
-    wait_for(lambda: not processes_for(store_path), 30, what="the scheduler to exit once nothing is queued")
+    wait_for(lambda: not processes_for(store_path), 30,
+             what="the workers and the scheduler to exit once nothing is queued")
 
 
 def test_a_diverging_background_run_ends_diverged(backend, store_path):

@@ -7,8 +7,14 @@ on `<store>.scheduler.lock` makes sure there is at most one per store. Every POL
   1. reaps its workers and marks runs whose worker died `interrupted` (exit code / signal, log tail),
      and checks adopted workers (started by an earlier scheduler) by pid;
   2. hard-kills runs that were asked to cancel CANCEL_TIMEOUT seconds ago and did not stop;
-  3. starts the oldest queued runs while there are free slots (one per GPU, else a CPU budget);
-and exits when nothing is queued, starting or running. No dashboard process is needed at any time.
+  3. starts a worker for the oldest queued runs while there are free slots (one per GPU, else a CPU budget);
+and exits when nothing is queued, starting or running and its workers have gone. No dashboard process is
+needed at any time.
+
+Workers are warm: one that ends a run cleanly takes the next queued run itself, with torch and the cached
+tasks already loaded, and leaves after WORKER_IDLE_SECONDS with nothing queued (mtl_core/jobs/worker.py).
+A slot is a worker process, busy or idle; a worker holds one run at a time, so a crash still ends only its
+own run, which the scheduler finds by the worker's pid.
 """
 from __future__ import annotations
 
@@ -97,7 +103,7 @@ def resource_plan() -> Plan:
 # ---- the loop ----------------------------------------------------------------------------------
 @dataclass
 class Child:
-    run_id: str
+    run_id: str  # the run it was started for; a warm worker takes later ones itself
     proc: subprocess.Popen
     slot: int
     started: float
@@ -107,7 +113,7 @@ class Scheduler:
     def __init__(self, store, plan: Plan | None = None):
         self.store = store
         self.plan = plan or resource_plan()
-        self.children: dict[str, Child] = {}  # run id -> worker we started
+        self.children: dict[int, Child] = {}  # pid -> worker we started
         self.cancel_seen: dict[str, float] = {}  # run id -> when we first saw its cancel request
         self.retry_seconds = 0.0  # > 0 while rounds fail on the store: the wait before the next try
         self.write_error: Exception | None = None  # why the last failing round failed
@@ -147,7 +153,8 @@ class Scheduler:
         running = self.running()
         # Our children's exits are reaped above; this catches adopted workers that died and any worker that
         # stopped beating (hung or stopped), which is killed.
-        for run_id in common.check_liveness(self.store, running, reaped_by_caller=self.children):
+        ours = {r["id"] for r in running if r.get("worker_pid") in self.children}
+        for run_id in common.check_liveness(self.store, running, reaped_by_caller=ours):
             self.say(f"{run_id}: worker gone or hung, marked interrupted")
         self.enforce_cancels(running)
         self.launch()
@@ -155,35 +162,37 @@ class Scheduler:
         return bool(busy)
 
     def reap(self) -> None:
-        for run_id, child in list(self.children.items()):
+        for pid, child in list(self.children.items()):
             code = child.proc.poll()
             if code is None:
                 continue
-            self.record_exit(run_id, child, code)
-            del self.children[run_id]  # only once recorded: a refused write is retried next round
+            self.record_exit(child, code)
+            del self.children[pid]  # only once recorded: a refused write is retried next round
 
-    def record_exit(self, run_id: str, child: Child, code: int) -> None:
-        run = self.store.run(run_id)
-        if run is None:
-            return
-        if run["status"] == "running" and run.get("worker_pid") == child.proc.pid:
+    def record_exit(self, child: Child, code: int) -> None:
+        pid = child.proc.pid
+        held = [r for r in self.running() if r.get("worker_pid") == pid]
+        for run in held:
             # A worker that ends normally records the run's end itself, unless the store refused that write.
             reason = common.describe_exit(code) if code else "the worker could not record the run's end in the store"
             if self.write_error:
                 reason += f" ({self.write_error})"
-            if self.store.finish_if_running(run_id, "interrupted", pid=child.proc.pid,
-                                            error=common.interruption_message(self.store, run_id, reason)):
-                self.store.log(run_id, f"marked interrupted: {reason}", "warning")
-                self.say(f"{run_id}: {reason}; marked interrupted")
-        elif run["status"] == "queued" and code != 0:
+            if self.store.finish_if_running(run["id"], "interrupted", pid=pid,
+                                            error=common.interruption_message(self.store, run["id"], reason)):
+                self.store.log(run["id"], f"marked interrupted: {reason}", "warning")
+                self.say(f"{run['id']}: {reason}; marked interrupted")
+        first = self.store.run(child.run_id)
+        if held or first is None:
+            return
+        if first["status"] == "queued" and code != 0:
             # The worker died before it could claim the run (bad environment, import error): do not retry
             # forever; record why.
-            tail = common.log_tail(self.store, run_id)
+            tail = common.log_tail(self.store, child.run_id)
             msg = f"failed: {common.describe_exit(code)} before the run started.\n{tail}".strip()
-            self.store.fail_if_queued(run_id, msg)
-            self.say(f"{run_id}: worker failed before starting (code {code})")
+            self.store.fail_if_queued(child.run_id, msg)
+            self.say(f"{child.run_id}: worker failed before starting (code {code})")
         else:
-            self.say(f"{run_id}: worker finished ({run['status']})")
+            self.say(f"worker {pid} exited (code {code}; its first run {child.run_id} is {first['status']})")
 
     def enforce_cancels(self, running: list[dict]) -> None:
         now = time.monotonic()
@@ -208,7 +217,7 @@ class Scheduler:
         used = {c.slot for c in self.children.values()}
         # Adopted running workers take slots too (their GPU is read from their environment when possible).
         for run in self.running():
-            if run["id"] in self.children:
+            if run.get("worker_pid") in self.children:
                 continue
             used.add(self._slot_of(run.get("worker_pid"), used))
         return used
@@ -232,11 +241,12 @@ class Scheduler:
         free = [s for s in range(self.plan.slots) if s not in used]
         if not free:
             return
+        starting = {c.run_id for c in self.children.values()}
         for run in self.store.runs_for_backend("local", ["queued"]):
             if not free:
                 break
-            if run["id"] in self.children:
-                continue  # started, not yet claimed
+            if run["id"] in starting:
+                continue  # its worker is starting
             self.start(run, free.pop(0))
 
     def start(self, run: dict, slot: int) -> None:
@@ -254,7 +264,7 @@ class Scheduler:
         args = [sys.executable, "-m", "mtl_core.jobs.worker", "--store", str(self.store.path), "--run-id", run_id,
                 "--threads", str(threads)]
         proc = common.spawn_detached(args, path, env=common.worker_env(extra))
-        self.children[run_id] = Child(run_id, proc, slot, time.monotonic())
+        self.children[proc.pid] = Child(run_id, proc, slot, time.monotonic())
         self.say(f"{run_id}: started worker {proc.pid} in slot {slot}")
 
 

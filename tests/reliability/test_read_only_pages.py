@@ -138,7 +138,7 @@ def test_a_stopped_ray_task_is_found_hung_by_the_driver(store_path, monkeypatch)
     run = wait_for(lambda: (lambda r: r if r["status"] not in ("queued", "running") or r["step"] > 0 else None)(
         store.run(run_id)), 240, what="the Ray run to train")
     assert run["status"] == "running", run["error"]
-    task_pid = int(re.search(r"started on \S+ \(pid (\d+)\)", common.log_path(store, run_id).read_text()).group(1))
+    task_pid = int(re.search(r"started on \S+ \(Ray node \w+, pid (\d+)", common.log_path(store, run_id).read_text()).group(1))
     os.kill(task_pid, signal.SIGSTOP)
     try:
         wait_for(lambda: store.run(run_id)["status"] != "running", 90, what="the stopped Ray task to be noticed")
