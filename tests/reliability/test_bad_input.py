@@ -81,6 +81,9 @@ WRONG_TYPES = {
     "data_seed": (0.5, "data_seed: expected a whole number, got 0.5"),
     "max_train_examples": ([100], "max_train_examples: expected a whole number, got [100]"),
     "max_tokens": ({}, "max_tokens: expected a whole number, got {}"),
+    "beam_size": ("wide", "beam_size: expected a whole number, got 'wide'"),
+    "max_target_length": (2.5, "max_target_length: expected a whole number, got 2.5"),
+    "max_decode_examples": ([200], "max_decode_examples: expected a whole number, got [200]"),
     "device": (["cuda"], f"device: ['cuda'] is not one of {', '.join(DEVICES)}"),
     "name": (42, "name: expected a string, got 42"),
 }
