@@ -66,7 +66,8 @@ def proxy_gain_scatter(points: pd.DataFrame, *, title: str, x_title: str, y_titl
     fig = go.Figure()
     for group in groups:
         part = points[points["group"] == group]
-        fig.add_trace(go.Scatter(x=part["proxy"].astype(float), y=part["gain"].astype(float), mode="markers+text",
+        fig.add_trace(go.Scatter(x=part["proxy"].astype(float).tolist(), y=part["gain"].astype(float).tolist(),
+                                 mode="markers+text",
                                  name=str(group), text=list(part["label"]), textposition="top center",
                                  marker=dict(size=13, color=colours[group], line=dict(color="white", width=1)),
                                  hovertemplate=f"%{{text}}<br>{x_title}: %{{x:.4g}}<br>{y_title}: %{{y:+.2f}}"

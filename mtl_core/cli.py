@@ -11,7 +11,7 @@ import sys
 from mtl_core.errors import UserError, file_error
 
 # Each module defines add_parsers(subparsers); its handlers take the parsed args and return an exit code.
-COMMAND_MODULES = ("tasks", "train", "jobs", "relmap", "store_admin")
+COMMAND_MODULES = ("tasks", "train", "jobs", "relmap", "recommend", "atlas", "store_admin")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -39,6 +39,287 @@ def map_experiments():
     return experiments[experiments["kind"] == "map"] if not experiments.empty else experiments
 
 
+# ---- helpers for one target: stage 1 ranks by proxies, stage 2 measures the top k ----------------
+# widget key -> (URL parameter, default); the selection lives in the link
+REC_FIELDS = {"rec_target": ("target", ""), "rec_candidates": ("candidates", ""), "rec_steps": ("rec_steps", 200),
+              "rec_max_train": ("rec_max_train", 0), "rec_hidden": ("rec_hidden", 128), "rec_k": ("rec_k", "all"),
+              "rec_seeds": ("rec_seeds", "0,1,2"), "rec_rank_by": ("rec_rank_by", "affinity")}
+
+
+def recommend_state_from_url(available: list[str]) -> None:
+    """Once per session (or when the link changes): the widgets take the link's values where they are valid."""
+    link = {name: st.query_params.get(name) for name, _ in REC_FIELDS.values()}
+    if st.session_state.get("rec_url_seen") == link:
+        return
+    st.session_state["rec_url_seen"] = link
+    for key, (name, default) in REC_FIELDS.items():
+        raw = link[name]
+        if key == "rec_candidates":
+            st.session_state[key] = [c for c in (raw or "").split(",") if c in available]
+        elif key == "rec_target":
+            st.session_state[key] = raw if raw in available else st.session_state.get(key)
+        elif isinstance(default, int):
+            try:
+                st.session_state[key] = int(raw) if raw is not None else st.session_state.get(key, default)
+            except ValueError:
+                st.session_state[key] = default
+        elif key == "rec_rank_by":
+            st.session_state[key] = raw if raw in PROXIES else st.session_state.get(key, default)
+        else:
+            st.session_state[key] = raw if raw is not None else st.session_state.get(key, default)
+
+
+def recommend_state_to_url() -> None:
+    for key, (name, _) in REC_FIELDS.items():
+        value = st.session_state.get(key)
+        text = ",".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+        if text:
+            st.query_params[name] = text
+        else:
+            st.query_params.pop(name, None)
+    st.session_state["rec_url_seen"] = {name: st.query_params.get(name) for name, _ in REC_FIELDS.values()}
+
+
+def start_stage1(spec, target: str, candidates: list[str]) -> None:
+    from mtl_core import recommend
+
+    try:
+        rec_id = recommend.submit_stage1(data.backend(), spec, target, candidates)
+    except UserError as exc:
+        st.session_state["rec_error"] = str(exc)
+        return
+    st.session_state["rec_pick"] = rec_id
+
+
+def start_stage2(rec_id: str, top_k, seeds_text: str, rank_by: str) -> None:
+    from mtl_core import recommend
+
+    try:
+        seeds = state.parse_seeds(seeds_text)
+        recommend.submit_stage2(data.backend(), rec_id, top_k=top_k, seeds=seeds, rank_by=rank_by)
+    except UserError as exc:
+        st.session_state["rec_error"] = str(exc)
+
+
+def recommendations():
+    experiments = data.experiments()
+    return experiments[experiments["kind"] == "recommend"] if not experiments.empty else experiments
+
+
+def recommend_form(cards: dict, available: list[str]):
+    """The target, its candidates and the budget; returns (spec, target, candidates) or Nones."""
+    from mtl_core import recommend
+    from mtl_core.spec import ExperimentSpec
+
+    left, right = st.columns([1, 2])
+    target = left.selectbox(t("rec.target"), available, key="rec_target", index=None,
+                            format_func=lambda task: f"{task} · {cards[task].get('name', task)}")
+    options = [task for task in available if task != target]
+    st.session_state["rec_candidates"] = [c for c in st.session_state.get("rec_candidates", []) if c in options]
+    candidates = right.multiselect(t("rec.candidates", most=recommend.MAX_CANDIDATES), options, key="rec_candidates",
+                                   max_selections=recommend.MAX_CANDIDATES,
+                                   format_func=lambda task: f"{task} · {cards[task].get('name', task)}")
+    left, middle, right = st.columns(3)
+    steps = left.number_input(t("map.steps"), 10, 100_000, step=50, key="rec_steps")
+    max_train = middle.number_input(t("map.max_train"), 0, 10_000_000, step=500, key="rec_max_train")
+    hidden = right.number_input(t("rec.hidden"), 4, 1024, step=16, key="rec_hidden")
+    if target is None or not recommend.MIN_CANDIDATES <= len(candidates) <= recommend.MAX_CANDIDATES:
+        st.info(t("rec.pick", most=recommend.MAX_CANDIDATES), icon="ℹ️")
+        return None, target, candidates
+    try:
+        form = {**state.default_form(), "tasks": [target, *candidates], "steps": int(steps), "seeds": "0",
+                "max_train": int(max_train), "hidden": int(hidden)}
+        spec = ExperimentSpec.from_dict(state.spec_dict(form))
+        runs = recommend.stage1_run_specs(spec, target, candidates)
+        from mtl_core import estimate
+
+        seconds = estimate.estimate_seconds(runs, estimate.budget_steps(runs[0].experiment))
+        st.caption(t("rec.stage1_estimate", duration=state.format_duration(seconds)))
+    except UserError as exc:
+        st.error(str(exc), icon="⚠️")
+        return None, target, candidates
+    return spec, target, candidates
+
+
+def recommend_page() -> None:
+    cards = data.cards()
+    available = [task for task, card in cards.items() if card.get("available", True)]
+    recommend_state_from_url(available)
+    st.subheader(t("rec.title"))
+    st.caption(t("rec.intro"))
+    spec, target, candidates = recommend_form(cards, available)
+    st.button(t("rec.stage1"), type="primary", key="rec_stage1", disabled=spec is None, on_click=start_stage1,
+              args=(spec, target, candidates))
+    if st.session_state.get("rec_error"):
+        st.error(st.session_state.pop("rec_error"), icon="⚠️")
+    recommend_state_to_url()
+    stored = recommendations()
+    if stored.empty:
+        st.query_params.pop("rec", None)
+        return
+    ids = list(stored["id"])
+    wanted = st.query_params.get("rec")
+    if wanted in ids and st.session_state.get("rec_url_rec") != wanted:
+        st.session_state["rec_pick"] = wanted
+    if st.session_state.get("rec_pick") not in ids:
+        st.session_state["rec_pick"] = ids[0]
+    labels = {row["id"]: data.experiment_label(row) for _, row in stored.iterrows()}
+    rec_id = st.selectbox(t("rec.pick_stored"), ids, key="rec_pick", format_func=labels.get)
+    st.query_params["rec"] = st.session_state["rec_url_rec"] = rec_id
+    stage2_controls(rec_id)
+    active = any(not data.is_finished(data.runs(experiment)) for experiment in [rec_id, truth_of(rec_id)] if experiment)
+    st.fragment(recommendation_view, run_every=POLL_SECONDS if active else None)(rec_id, active)
+
+
+def truth_of(rec_id: str) -> str | None:
+    return (data.store().experiment_options(rec_id) or {}).get("truth")
+
+
+def recommendation_view(rec_id: str, polling: bool) -> None:
+    from mtl_core import recommend
+
+    result = recommend.recommendation(data.store(), rec_id)
+    stage1 = result["stage1"]
+    progress = stage1["progress"]
+    if progress["completed"] < progress["total"]:
+        st.progress(progress["finished"] / max(progress["total"], 1),
+                    text=t("rec.stage1_running", done=progress["finished"], total=progress["total"]))
+    st.markdown(f"**{t('rec.rankings', target=result['target'])}**")
+    if stage1["rankings"]:
+        st.table(ranking_table(result))
+    else:
+        st.info(t("rec.no_ranking"), icon="⏳")
+    stage2 = result["stage2"]
+    if stage2:
+        done = stage2["progress"]
+        if done["completed"] < done["total"]:
+            st.progress(done["finished"] / max(done["total"], 1),
+                        text=t("rec.stage2_running", done=done["finished"], total=done["total"]))
+        if stage2["ranking"]:
+            st.markdown(f"**{t('rec.measured', target=result['target'], seeds=','.join(map(str, stage2['seeds'])))}**")
+            st.table(gain_table(result))
+        if result["scores"]:
+            st.markdown(f"**{t('rec.scores')}**")
+            st.table(score_table(result))
+            st.caption(t("map.regret_explain"))
+            recommend_scatter(result)
+    box = st.success if result["evidence"] == "measured" else st.info
+    box(f"{t('rec.recommendation')}: {result['text']}", icon="🧭")
+    if result["notes"]:
+        with st.expander(t("map.notes")):
+            st.markdown("\n".join(f"- {note}" for note in result["notes"]))
+    st.markdown(t("rec.cli"))
+    st.code(recommend_cli_line(result), language="bash", wrap_lines=True)
+    if polling and all(data.is_finished(data.runs(e)) for e in [rec_id, truth_of(rec_id)] if e):
+        st.rerun()
+
+
+def ranking_table(result: dict) -> pd.DataFrame:
+    """Rows: place 1, 2, …; per proxy the candidate at that place with its value."""
+    rows = {}
+    for proxy, order in result["stage1"]["rankings"].items():
+        values = result["stage1"]["proxies"][proxy]
+        for place, candidate in enumerate(order, 1):
+            value = values[candidate]
+            shown = "—" if value is None else f"{value * MATRICES[proxy]:+.3g}"
+            rows.setdefault(place, {})[t(f"map.proxy.{proxy}") + " (%)"] = f"{candidate} ({shown})"
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(t("rec.place"))
+
+
+def gain_table(result: dict) -> pd.DataFrame:
+    gains = result["stage2"]["gains"]
+    rows = []
+    for candidate in result["stage2"]["ranking"]:
+        entry = gains[candidate]
+        rows.append({t("rec.candidate"): candidate, t("rec.gain"): f"{entry['gain']:+.2f}",
+                     t("rec.gain_std"): "—" if entry["std"] is None else f"{entry['std']:.2f}",
+                     t("rec.seeds"): entry["seeds"]})
+    return pd.DataFrame(rows).set_index(t("rec.candidate"))
+
+
+def score_table(result: dict) -> pd.DataFrame:
+    rows = {}
+    for proxy, entry in result["scores"].items():
+        row = {"ρ": "—" if entry["rho"] is None else f"{entry['rho']:+.2f}"}
+        row.update({f"regret@{k}": "—" if v is None else f"{v:.2f}" for k, v in entry["regret"].items()})
+        row[t("rec.measured_candidates")] = entry["candidates"]
+        rows[t(f"map.proxy.{proxy}")] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(t("rec.proxy"))
+
+
+def recommend_scatter(result: dict) -> None:
+    gains = result["stage2"]["gains"]
+    measured = [proxy for proxy in PROXIES
+                if any(result["stage1"]["proxies"][proxy].get(c) is not None for c in result["stage2"]["ranking"])]
+    if not measured:
+        return
+    proxy = st.selectbox(t("map.scatter_proxy"), measured, key="rec_scatter_proxy",
+                         format_func=lambda name: t(f"map.proxy.{name}"))
+    values = result["stage1"]["proxies"][proxy]
+    points = pd.DataFrame([{"proxy": None if values.get(c) is None else values[c] * MATRICES[proxy],
+                            "gain": gains[c]["gain"], "label": c, "group": result["target"]}
+                           for c in result["stage2"]["ranking"]])
+    st.plotly_chart(rc.proxy_gain_scatter(points, title=t("map.scatter_title", proxy=t(f"map.proxy.{proxy}")),
+                                          x_title=t("map.scatter_x", proxy=t(f"map.proxy.{proxy}")),
+                                          y_title=t("map.scatter_y")), key="rec_scatter")
+
+
+def stage2_controls(rec_id: str) -> None:
+    """k, seeds and the ranking stage 2 follows, and its button (outside the polling fragment: pressing it
+    reruns the whole page, which then polls the new runs). Enabled once stage 1 has completed."""
+    count = len((data.store().experiment_options(rec_id) or {}).get("candidates") or [])
+    choices = ["all", *[str(k) for k in range(1, count)]]
+    if st.session_state.get("rec_k") not in choices:
+        st.session_state["rec_k"] = "all"
+    left, middle, right = st.columns(3)
+    k = left.selectbox(t("rec.k"), choices, key="rec_k", format_func=lambda v: t("rec.k_all") if v == "all" else v)
+    seeds_text = middle.text_input(t("rec.seeds_input"), key="rec_seeds")
+    rank_by = right.selectbox(t("rec.rank_by"), list(PROXIES), key="rec_rank_by",
+                              format_func=lambda name: t(f"map.proxy.{name}"))
+    stage1_done = all(r["status"] == "completed" for r in data.runs(rec_id))
+    st.button(t("rec.stage2"), key="rec_stage2", disabled=not stage1_done, on_click=start_stage2,
+              args=(rec_id, None if k == "all" else int(k), seeds_text, rank_by))
+    recommend_state_to_url()
+
+
+def recommend_cli_line(result: dict) -> str:
+    """`python -m mtl_core recommend …` with the stored run options, and stage 2's k and seeds when it ran."""
+    parts = shlex.split(state.cli_command(result["spec"]).split("  #")[0])
+    parts[3] = "recommend"
+    at = parts.index("--tasks")
+    parts[at:at + 2] = ["--target", result["target"], "--candidates", ",".join(result["candidates"])]
+    for flag in ("--seeds", "--conflict-every", "--affinity-every", "--probe-examples"):
+        if flag in parts:  # stage 1's seed and a map's measurements are the command's own
+            at = parts.index(flag)
+            del parts[at:at + 2]
+    if result["spec"].get("sharing") == "hard" and "--sharing" in parts:
+        at = parts.index("--sharing")
+        del parts[at:at + 2]
+    stage2 = result["stage2"]
+    if stage2:
+        parts += ["--seeds", ",".join(map(str, stage2["seeds"]))]
+        if stage2["top_k"] is not None:
+            parts += ["--top-k", str(stage2["top_k"]), "--rank-by", stage2["rank_by"]]
+    else:
+        parts += ["--proxy-only"]
+    return " ".join(shlex.quote(p) for p in parts + ["--json"])
+
+
+# ---- mode: the all-pairs map, or helpers for one target (?mode=recommend) ---------------------------
+MODES = ("map", "recommend")
+if "map_mode" not in st.session_state:
+    st.session_state["map_mode"] = "recommend" if st.query_params.get("mode") == "recommend" else "map"
+mode = st.radio(t("map.mode"), MODES, key="map_mode", horizontal=True, format_func=lambda m: t(f"map.mode.{m}"))
+if mode == "recommend":
+    st.query_params["mode"] = "recommend"
+    recommend_page()
+    st.stop()
+st.query_params.pop("mode", None)
+for key in list(st.query_params):
+    if key.startswith("rec_") or key == "rec":
+        st.query_params.pop(key, None)
+
+
 # ---- a new map --------------------------------------------------------------------------------
 def launch(spec, cheap: bool, max_groups: int) -> None:
     try:

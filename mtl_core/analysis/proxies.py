@@ -83,6 +83,8 @@ def regret_at_k(proxy: Sequence[float | None], gain: Sequence[float | None], k: 
     if x.size == 0:
         return None
     k = min(int(k), x.size)
+    if k == x.size:
+        return 0.0  # every candidate is taken either way (exactly 0, not a rounding remainder)
     best = float(np.sort(y)[::-1][:k].mean())
     return max(0.0, best - _top_mean(x, y, k))
 
