@@ -307,3 +307,13 @@ def test_grapheme_to_phoneme_reads_letters_and_writes_cmudicts_primary_pronuncia
     assert data.test.targets[0] == " ".join(line.split("#")[0].split()[1:])
     assert data.sizes["test"] == 2000 and data.card.metric == "chrf"
     assert {c for text in data.train.targets[:500] for c in text.split()} <= set(target_vocabulary(data).itos)
+
+
+@pytest.mark.parametrize("task_id", ["numwords_ja", "verse_en_ar", "verse_kjv_web", "cmu_g2p"])
+def test_the_catalogs_sizes_before_a_first_load_are_the_loaded_tasks_sizes(task_id):
+    source = get_task(task_id)
+    if not source.availability().available:
+        pytest.skip(f"{task_id} unavailable here")
+    sizes, notes = source.load.sizes(0)
+    data = load_task(task_id)
+    assert sizes == data.sizes and notes == data.notes

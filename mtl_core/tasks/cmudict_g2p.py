@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from mtl_core.tasks.base import TaskCard, TaskData, TaskKind
 from mtl_core.tasks.cmudict_tasks import LICENCE, SENTENCE_TASKS, SOURCE, _files
-from mtl_core.tasks.loading import split_examples, task_source
+from mtl_core.tasks.loading import TEST_FRACTION, VALIDATION_FRACTION, split_examples
 from mtl_core.tasks.registry import register
-from mtl_core.tasks.seq2seq import seq2seq_task_data
+from mtl_core.tasks.seq2seq import generation_source, seq2seq_task_data
 
 EVALUATION_CAP = 2000
 
@@ -26,11 +26,24 @@ def pronunciations() -> dict[str, str]:
     return out
 
 
+def _notes(validation: int, test: int) -> list[str]:
+    return [f"validation and test capped at {EVALUATION_CAP} words each (of {validation} and {test})"]
+
+
 def _build(seed: int) -> TaskData:
     examples = [(list(word), phones) for word, phones in pronunciations().items()]
     train, validation, test = split_examples(examples, seed)
-    notes = [f"validation and test capped at {EVALUATION_CAP} words each (of {len(validation)} and {len(test)})"]
-    return seq2seq_task_data(CARD, train, validation[:EVALUATION_CAP], test[:EVALUATION_CAP], notes=notes)
+    return seq2seq_task_data(CARD, train, validation[:EVALUATION_CAP], test[:EVALUATION_CAP],
+                             notes=_notes(len(validation), len(test)))
+
+
+def _sizes(seed: int) -> tuple[dict, list[str]]:
+    """loading.three_way_split's sizes of the dictionary's words, then the caps."""
+    n = len(pronunciations())
+    test, validation = round(n * TEST_FRACTION), round(n * VALIDATION_FRACTION)
+    sizes = {"train": n - test - validation, "validation": min(validation, EVALUATION_CAP),
+             "test": min(test, EVALUATION_CAP)}
+    return sizes, _notes(validation, test)
 
 
 CARD = TaskCard(
@@ -52,4 +65,4 @@ CARD = TaskCard(
     target_language="",
 )
 
-register(task_source(CARD, _files, _build))
+register(generation_source(CARD, _files, _build, _sizes))

