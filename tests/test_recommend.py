@@ -401,7 +401,7 @@ def test_the_recommend_mode_shows_rankings_measured_gains_scores_and_the_evidenc
         (c, pytest.approx(g["gain"])) for c, g in result["stage2"]["gains"].items())
     assert at.code[0].value.startswith("python -m mtl_core recommend --target synth_1 --candidates "
                                        "synth_2,synth_3,synth_4 --steps 20")
-    assert at.code[0].value.endswith("--seeds 0,1,2 --json")
+    assert at.code[0].value.endswith("--seeds 0,1,2 --json") and "--name" not in at.code[0].value
     assert at.button(key="rec_stage2").disabled is False and at.button(key="rec_stage1").disabled is True
 
 

@@ -288,8 +288,8 @@ def recommend_cli_line(result: dict) -> str:
     parts[3] = "recommend"
     at = parts.index("--tasks")
     parts[at:at + 2] = ["--target", result["target"], "--candidates", ",".join(result["candidates"])]
-    for flag in ("--seeds", "--conflict-every", "--affinity-every", "--probe-examples"):
-        if flag in parts:  # stage 1's seed and a map's measurements are the command's own
+    for flag in ("--seeds", "--conflict-every", "--affinity-every", "--probe-examples", "--name"):
+        if flag in parts:  # stage 1's seed, a map's measurements and the automatic name are the command's own
             at = parts.index(flag)
             del parts[at:at + 2]
     if result["spec"].get("sharing") == "hard" and "--sharing" in parts:
