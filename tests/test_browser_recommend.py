@@ -36,7 +36,7 @@ def test_a_target_with_four_candidates_goes_through_both_stages(server, monkeypa
             page.goto(link)
             stage1 = page.get_by_role("button", name="Stage 1: rank the candidates")
             stage1.wait_for(timeout=180_000)  # the first page run imports the engine and reads the catalog
-            page.get_by_text("Stage 1: one run, estimated").wait_for(timeout=30_000)  # the link's selection is valid
+            page.get_by_text("Stage 1: 1 run(s), estimated").wait_for(timeout=30_000)  # the link's selection is valid
             stage1.click()
             page.get_by_text("Stage 1: candidates ranked by each proxy toward target_rule").wait_for(timeout=60_000)
             store = Store(server["store"])

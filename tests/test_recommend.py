@@ -407,7 +407,10 @@ def test_the_recommend_mode_shows_rankings_measured_gains_scores_and_the_evidenc
 
 def test_the_recommend_selection_is_read_from_the_link_and_in_chinese(tmp_path, monkeypatch):
     at = map_page(tmp_path / "runs.sqlite", monkeypatch, mode="recommend", target="synth_1",
-                  candidates="synth_2,synth_3,nope", rec_steps="40", lang="zh")
+                  candidates="synth_2,synth_3,nope", rec_steps="40", rec_cka="1")
+    assert at.toggle(key="rec_cka").value is True
+    assert any(c.value.startswith("Stage 1: 4 run(s)") for c in at.caption)  # 1 together + 3 alone for CKA
+    at.sidebar.selectbox(key="i18n_language").set_value("zh").run()
     assert at.selectbox(key="rec_target").value == "synth_1"
     assert at.multiselect(key="rec_candidates").value == ["synth_2", "synth_3"]  # an unknown id is dropped
     assert at.number_input(key="rec_steps").value == 40

@@ -43,7 +43,8 @@ def map_experiments():
 # widget key -> (URL parameter, default); the selection lives in the link
 REC_FIELDS = {"rec_target": ("target", ""), "rec_candidates": ("candidates", ""), "rec_steps": ("rec_steps", 200),
               "rec_max_train": ("rec_max_train", 0), "rec_hidden": ("rec_hidden", 128), "rec_k": ("rec_k", "all"),
-              "rec_seeds": ("rec_seeds", "0,1,2"), "rec_rank_by": ("rec_rank_by", "affinity")}
+              "rec_seeds": ("rec_seeds", "0,1,2"), "rec_rank_by": ("rec_rank_by", "affinity"),
+              "rec_cka": ("rec_cka", False)}
 
 
 def recommend_state_from_url(available: list[str]) -> None:
@@ -56,6 +57,8 @@ def recommend_state_from_url(available: list[str]) -> None:
         raw = link[name]
         if key == "rec_candidates":
             st.session_state[key] = [c for c in (raw or "").split(",") if c in available]
+        elif isinstance(default, bool):
+            st.session_state[key] = raw == "1" if raw is not None else st.session_state.get(key, default)
         elif key == "rec_target":
             st.session_state[key] = raw if raw in available else st.session_state.get(key)
         elif isinstance(default, int):
@@ -72,6 +75,8 @@ def recommend_state_from_url(available: list[str]) -> None:
 def recommend_state_to_url() -> None:
     for key, (name, _) in REC_FIELDS.items():
         value = st.session_state.get(key)
+        if isinstance(value, bool):
+            value = "1" if value else None
         text = ",".join(value) if isinstance(value, list) else ("" if value is None else str(value))
         if text:
             st.query_params[name] = text
@@ -80,11 +85,11 @@ def recommend_state_to_url() -> None:
     st.session_state["rec_url_seen"] = {name: st.query_params.get(name) for name, _ in REC_FIELDS.values()}
 
 
-def start_stage1(spec, target: str, candidates: list[str]) -> None:
+def start_stage1(spec, target: str, candidates: list[str], cka: bool) -> None:
     from mtl_core import recommend
 
     try:
-        rec_id = recommend.submit_stage1(data.backend(), spec, target, candidates)
+        rec_id = recommend.submit_stage1(data.backend(), spec, target, candidates, cka=cka)
     except UserError as exc:
         st.session_state["rec_error"] = str(exc)
         return
@@ -123,6 +128,7 @@ def recommend_form(cards: dict, available: list[str]):
     steps = left.number_input(t("map.steps"), 10, 100_000, step=50, key="rec_steps")
     max_train = middle.number_input(t("map.max_train"), 0, 10_000_000, step=500, key="rec_max_train")
     hidden = right.number_input(t("rec.hidden"), 4, 1024, step=16, key="rec_hidden")
+    cka = st.toggle(t("rec.cka"), key="rec_cka")
     if target is None or not recommend.MIN_CANDIDATES <= len(candidates) <= recommend.MAX_CANDIDATES:
         st.info(t("rec.pick", most=recommend.MAX_CANDIDATES), icon="ℹ️")
         return None, target, candidates
@@ -130,11 +136,11 @@ def recommend_form(cards: dict, available: list[str]):
         form = {**state.default_form(), "tasks": [target, *candidates], "steps": int(steps), "seeds": "0",
                 "max_train": int(max_train), "hidden": int(hidden)}
         spec = ExperimentSpec.from_dict(state.spec_dict(form))
-        runs = recommend.stage1_run_specs(spec, target, candidates)
+        runs = recommend.stage1_run_specs(spec, target, candidates, cka=cka)
         from mtl_core import estimate
 
         seconds = estimate.estimate_seconds(runs, estimate.budget_steps(runs[0].experiment))
-        st.caption(t("rec.stage1_estimate", duration=state.format_duration(seconds)))
+        st.caption(t("rec.stage1_estimate", runs=len(runs), duration=state.format_duration(seconds)))
     except UserError as exc:
         st.error(str(exc), icon="⚠️")
         return None, target, candidates
@@ -149,7 +155,7 @@ def recommend_page() -> None:
     st.caption(t("rec.intro"))
     spec, target, candidates = recommend_form(cards, available)
     st.button(t("rec.stage1"), type="primary", key="rec_stage1", disabled=spec is None, on_click=start_stage1,
-              args=(spec, target, candidates))
+              args=(spec, target, candidates, bool(st.session_state.get("rec_cka"))))
     if st.session_state.get("rec_error"):
         st.error(st.session_state.pop("rec_error"), icon="⚠️")
     recommend_state_to_url()
@@ -295,6 +301,7 @@ def recommend_cli_line(result: dict) -> str:
     if result["spec"].get("sharing") == "hard" and "--sharing" in parts:
         at = parts.index("--sharing")
         del parts[at:at + 2]
+    parts += ["--cka"] if result["stage1"]["cka"] else []
     stage2 = result["stage2"]
     if stage2:
         parts += ["--seeds", ",".join(map(str, stage2["seeds"]))]
