@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import across, charts, charts_across, data, state
+from dashboard import samples
 from dashboard import charts_weighting as cw
 from dashboard.i18n import current_language, language_switch, localise_figure, t
 from dashboard.widgets import experiment_picker
@@ -232,6 +233,7 @@ def run_view(poll: bool) -> None:
                                                  y_title=t(f"runs.mix.{sharing}_axis"), colours=colours),
                             key=f"mixing_{sharing}")
     weights_section(frame, runs, colours)
+    samples.samples_section(runs)  # generation tasks: sample outputs beside the baselines'
     if poll and data.is_finished(runs):
         st.rerun()  # a full rerun redraws the view without polling
     if poll:
