@@ -42,7 +42,7 @@ from mtl_core import weighting
 from mtl_core.train import conflict as conflict_math
 from mtl_core.train.gram_route import GramRoute
 from mtl_core.train.data import TaskStream, eval_rows, make_batch, stable_seed, task_sampling_probabilities
-from mtl_core.train.metrics import generation_scores, score
+from mtl_core.train.metrics import corpus_bleu, corpus_chrf, generation_scores, score
 
 TRAIN_EVAL_EXAMPLES = 256  # training examples scored at each interval (a fixed seeded subset)
 # Added to |first score| in the best-checkpoint rule: finite where a first score is 0 (no span found yet, r of
@@ -670,8 +670,11 @@ class Trainer:
             metrics = self.evaluate(task, "test", rows)
             if task in self.target_vocabularies:
                 self._record_generation(self.total_steps, task, recorder, 0)
-                copied, _ = generation_scores(self.source_texts(task, "test", rows), self.references[task]["test"])
-                metrics.update({f"copy_{name}": copied[name] for name in ("bleu", "chrf")})
+                references = self.references[task]["test"]
+                for baseline, outputs in (("copy", self.source_texts(task, "test", rows)),
+                                          ("frequent", [most_frequent(self.references[task]["train"])] * len(rows))):
+                    metrics[f"{baseline}_bleu"] = corpus_bleu(outputs, references)[0]
+                    metrics[f"{baseline}_chrf"] = corpus_chrf(outputs, references)[0]
             for name, value in metrics.items():
                 recorder.metric(self.total_steps, task, "test", name, value)
             results[task] = metrics
@@ -734,6 +737,14 @@ def input_key(task_data: TaskData) -> str:
         for tokens in inputs:
             digest.update("\x1f".join(tokens).encode("utf-8", "replace") + b"\x1e")
     return digest.hexdigest()
+
+
+def most_frequent(texts: list[str]) -> str:
+    """The most frequent text (ties: the first in code-point order): the most-frequent-output baseline."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        counts[text] = counts.get(text, 0) + 1
+    return min(counts, key=lambda text: (-counts[text], text))
 
 
 def _detached(value):

@@ -69,8 +69,7 @@ def score(kind: TaskKind, labels: list[str] | None, y_true, y_pred) -> dict[str,
 # Computed by the libraries the papers use, never re-implemented here: corpus BLEU and chrF by sacrebleu with
 # its default settings (BLEU: 13a tokenisation, exponential smoothing; chrF: character 6-grams, β = 2), whose
 # signature is kept with every score; ROUGE-1/2/L F-measure by rouge-score with Porter stemming (its tokeniser
-# keeps a–z and 0–9 only, so it is computed for English targets alone); the character error rate from
-# nltk's Levenshtein distance. Scales: BLEU, chrF and ROUGE 0–100 (as published); exact_match and cer 0–1.
+# keeps a–z and 0–9 only, so it is computed for English targets alone); the character error rate by jiwer. Scales: BLEU, chrF and ROUGE 0–100 (as published); exact_match and cer 0–1.
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 GENERATION_METRICS = ("bleu", "chrf", "exact_match", "cer") + ROUGE_TYPES
 LOWER_IS_BETTER = ("mse", "cer")
@@ -109,11 +108,13 @@ def rouge_f(hypotheses: list[str], references: list[str]) -> dict[str, float]:
 
 
 def character_error_rate(hypotheses: list[str], references: list[str]) -> float:
-    """Σ Levenshtein(hypothesis, reference) / Σ len(reference), over characters (nltk.edit_distance)."""
-    from nltk.metrics.distance import edit_distance
+    """Σ Levenshtein(hypothesis, reference) / Σ len(reference) over characters, as jiwer computes it (corpus
+    level, leading and trailing spaces stripped)."""
+    import jiwer
 
-    edits = sum(edit_distance(h, r) for h, r in zip(hypotheses, references))
-    return edits / max(1, sum(len(r) for r in references))
+    if not references:
+        return 0.0
+    return float(jiwer.cer(list(references), list(hypotheses)))
 
 
 def generation_scores(hypotheses: list[str], references: list[str], *, rouge: bool = False
