@@ -19,7 +19,8 @@ max_decode_examples validation (and training) examples at each interval and the 
 scored against the reference texts by sacrebleu / rouge-score (train/metrics.py). Each evaluation records the
 outputs of the first SAMPLE_EXAMPLES validation examples and the metrics' signatures when the recorder keeps them
 (Recorder.samples / Recorder.signature: the store's MetricWriter does); the test split also gets the scores of
-copying the source (copy_bleu, copy_chrf): what a score of nothing looks like.
+copying the source (copy_bleu, copy_chrf) and of writing the training split's most frequent target for every
+example (frequent_bleu, frequent_chrf): what a score of nothing looks like.
 """
 from __future__ import annotations
 
@@ -516,8 +517,11 @@ class Trainer:
         metrics["loss"] = loss_sum / max(1, len(rows))
         return metrics
 
+    @measurement
+    @torch.no_grad()
     def generate(self, task: str, split_name: str, rows: np.ndarray) -> list[str]:
         """A generation task's decoded outputs (text) for rows of a split, under the spec's beam size and cap."""
+        self.model.eval()
         split = getattr(self.data[task], split_name)
         vocabulary = self.target_vocabularies[task]
         outputs = []
