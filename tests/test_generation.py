@@ -36,6 +36,9 @@ def test_rouge_is_rouge_scores_mean_f_measure_with_stemming_and_exact_match_and_
     # kitten -> sitting: 3 edits over 7 reference characters
     assert generation_scores(["kitten"], ["sitting"])[0]["cer"] == pytest.approx(3 / 7)
     assert generation_scores(["ab", "xyz"], ["ab", "xz"])[0]["cer"] == pytest.approx(1 / 4)
+    # word (phoneme) error rate: "K AE T" -> "K AH T S": one substitution and one insertion over 3 phonemes
+    assert generation_scores(["K AH T S"], ["K AE T"])[0]["wer"] == pytest.approx(2 / 3)
+    assert generation_scores(["", "b c"], ["a", "b c"])[0]["wer"] == pytest.approx(1 / 3)
     assert "rouge1" not in generation_scores(HYPOTHESES, REFERENCES)[0]
 
 

@@ -39,7 +39,7 @@ class TaskKind(str, Enum):
 
 # The primary metric of every task is one of these; `higher_is_better` is stored on the card.
 METRICS = ("accuracy", "macro_f1", "span_f1", "pearson", "mse", "bleu", "chrf", "rouge1", "rouge2", "rougeL",
-           "exact_match", "cer")
+           "exact_match", "cer", "wer")
 
 
 @dataclass(frozen=True)

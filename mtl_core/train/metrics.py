@@ -69,10 +69,12 @@ def score(kind: TaskKind, labels: list[str] | None, y_true, y_pred) -> dict[str,
 # Computed by the libraries the papers use, never re-implemented here: corpus BLEU and chrF by sacrebleu with
 # its default settings (BLEU: 13a tokenisation, exponential smoothing; chrF: character 6-grams, β = 2), whose
 # signature is kept with every score; ROUGE-1/2/L F-measure by rouge-score with Porter stemming (its tokeniser
-# keeps a–z and 0–9 only, so it is computed for English targets alone); the character error rate by jiwer. Scales: BLEU, chrF and ROUGE 0–100 (as published); exact_match and cer 0–1.
+# keeps a–z and 0–9 only, so it is computed for English targets alone); the character and word error rates by
+# jiwer (the word error rate of G2P's space-separated phonemes is the phoneme error rate).
+# Scales: BLEU, chrF and ROUGE 0–100 (as published); exact_match, cer and wer 0–1.
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
-GENERATION_METRICS = ("bleu", "chrf", "exact_match", "cer") + ROUGE_TYPES
-LOWER_IS_BETTER = ("mse", "cer")
+GENERATION_METRICS = ("bleu", "chrf", "exact_match", "cer", "wer") + ROUGE_TYPES
+LOWER_IS_BETTER = ("mse", "cer", "wer")
 
 
 def corpus_bleu(hypotheses: list[str], references: list[str]) -> tuple[float, str]:
@@ -117,9 +119,19 @@ def character_error_rate(hypotheses: list[str], references: list[str]) -> float:
     return float(jiwer.cer(list(references), list(hypotheses)))
 
 
+def word_error_rate(hypotheses: list[str], references: list[str]) -> float:
+    """Σ word-level Levenshtein / Σ reference words over whitespace-separated words, as jiwer computes it: for
+    grapheme → phoneme targets (phonemes separated by spaces) it is the phoneme error rate."""
+    import jiwer
+
+    if not references:
+        return 0.0
+    return float(jiwer.wer(list(references), list(hypotheses)))
+
+
 def generation_scores(hypotheses: list[str], references: list[str], *, rouge: bool = False
                       ) -> tuple[dict[str, float], dict[str, str]]:
-    """(metrics, signatures) of detokenised outputs against their references: bleu, chrf, exact_match, cer, and
+    """(metrics, signatures) of detokenised outputs against their references: bleu, chrf, exact_match, cer, wer, and
     with `rouge` rouge1 / rouge2 / rougeL; signatures name how BLEU and chrF were computed."""
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
@@ -127,7 +139,8 @@ def generation_scores(hypotheses: list[str], references: list[str], *, rouge: bo
     chrf, chrf_signature = corpus_chrf(hypotheses, references)
     out = {"bleu": bleu, "chrf": chrf,
            "exact_match": float(np.mean([h == r for h, r in zip(hypotheses, references)])) if references else 0.0,
-           "cer": character_error_rate(hypotheses, references)}
+           "cer": character_error_rate(hypotheses, references),
+           "wer": word_error_rate(hypotheses, references)}
     if rouge:
         out.update(rouge_f(hypotheses, references))
     return out, {"bleu": bleu_signature, "chrf": chrf_signature}
