@@ -84,6 +84,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "lab.lesson.weights": {"en": "Loss weights", "zh": "损失权重"},
     "lab.lesson.soft": {"en": "Soft sharing", "zh": "软共享"},
     "lab.lesson.attach": {"en": "Where to attach a task", "zh": "任务接在哪一层"},
+    "lab.lesson.languages": {"en": "Do languages help each other?", "zh": "语言之间能互相帮助吗？"},
     "lab.lesson.methods": {"en": "Does a clever weighting method beat tuned weights?",
                            "zh": "巧妙的加权方法能胜过调好的权重吗？"},
     "lab.setting.methods": {"en": "Adaptive weighting methods to put on the front (one run each)",
@@ -257,6 +258,41 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "ATIS 航班查询：槽位填充（词级任务）和意图识别（句级任务）共享一个 2 层 BiLSTM。层次共享让每个任务的输出头"
               "读取不同的层。常见建议（Søgaard & Goldberg 2016）是低层任务接在低层、高层任务接在高层。两种接法用相同的小预算训练；"
               "比较它们的测试成绩。"},
+    "lab.lang.look": {
+        "en": "One shared encoder reads English emoji names; each target language has its own decoder. English → "
+              "Spanish is trained once with French (a related Romance language) and once with Japanese (a distant "
+              "one, another script), each against Spanish trained alone. Look at the **gradient cosine** of each "
+              "pair on the shared encoder (measured from the first steps: do the two directions pull the encoder "
+              "the same way?) and at **Δ** on Spanish's chrF (did the partner help?). The catalog's cards call "
+              "French related and Japanese distant; the lesson checks that claim on your run.",
+        "zh": "一个共享编码器读取英文表情名称，每种目标语言有自己的解码器。英语→西班牙语分别与法语（相近的罗曼语）和日语（遥远的语言、"
+              "不同文字）一起训练，并各自与单独训练的西班牙语比较。看每一对在共享编码器上的**梯度余弦**（从最初几步就开始测量：两个方向"
+              "是否把编码器往同一方向拉？）以及西班牙语 chrF 上的 **Δ**（伙伴有没有帮忙？）。目录卡片称法语相关、日语遥远；本课在你的运行上检验这一说法。"},
+    "lab.lang.pair.related": {"en": "with French (related)", "zh": "与法语一起（相近）"},
+    "lab.lang.pair.distant": {"en": "with Japanese (distant)", "zh": "与日语一起（遥远）"},
+    "lab.lang.curves_title": {"en": "{task}: validation chrF (higher is better)", "zh": "{task}：验证集 chrF（越高越好）"},
+    "lab.lang.alone": {"en": "alone (single-task)", "zh": "单独训练（单任务）"},
+    "lab.lang.chrf_axis": {"en": "chrF (0–100)", "zh": "chrF（0–100）"},
+    "lab.lang.no_curve": {"en": "no evaluation yet", "zh": "尚无评估"},
+    "lab.lang.cos_title": {"en": "Gradient cosine of each pair on the shared encoder",
+                           "zh": "每一对在共享编码器上的梯度余弦"},
+    "lab.lang.summary_pair": {
+        "en": "{target} {pair}: Δ on {target} {delta:+.1f} %, on {partner} {other:+.1f} % (chrF against each "
+              "trained alone); gradient cosine {cos:+.2f}, conflicting on {rate:.0f} % of measured steps.",
+        "zh": "{target} {pair}：{target} 上的 Δ 为 {delta:+.1f} %，{partner} 上为 {other:+.1f} %（chrF，与各自单独训练相比）；"
+              "梯度余弦 {cos:+.2f}，{rate:.0f} % 的测量步存在冲突。"},
+    "lab.lang.summary_cos_related": {
+        "en": "French's gradients agree more with Spanish's ({related:+.2f}) than Japanese's do ({distant:+.2f}): "
+              "as the cards expect, the related language pulls the shared encoder the same way.",
+        "zh": "法语的梯度与西班牙语更一致（{related:+.2f}），日语则较低（{distant:+.2f}）：如卡片所料，相近的语言把共享编码器往同一方向拉。"},
+    "lab.lang.summary_cos_distant": {
+        "en": "Here Japanese's gradients agree more with Spanish's ({distant:+.2f}) than French's do "
+              "({related:+.2f}): not what the cards expect; try more seeds or steps before drawing a conclusion.",
+        "zh": "这里日语的梯度与西班牙语更一致（{distant:+.2f}），法语则较低（{related:+.2f}）：与卡片的预期不同；下结论前请增加种子数或步数。"},
+    "lab.lang.still_improving": {
+        "en": "The chrF curves were still rising at the end, so Δ here is mostly about learning speed, not transfer: "
+              "for a verdict on the gain, train about {steps} steps (the cosine needs no such wait).",
+        "zh": "结束时 chrF 曲线仍在上升，因此这里的 Δ 主要反映学习速度而非迁移：要判断增益，请训练约 {steps} 步（余弦不需要等待）。"},
     "lab.att.slots_low": {"en": "slots at layer 1, intent at layer 2", "zh": "槽位接第 1 层，意图接第 2 层"},
     "lab.att.slots_high": {"en": "slots at layer 2, intent at layer 1", "zh": "槽位接第 2 层，意图接第 1 层"},
     "lab.att.results_title": {"en": "Test score of each task for each placement (higher is better)",

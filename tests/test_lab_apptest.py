@@ -140,6 +140,43 @@ def test_running_a_lesson_explains_its_own_numbers(store_env):
     assert len(Store(store_env).experiments()) == 1
 
 
+def test_the_languages_lesson_compares_a_related_and_a_distant_partner_with_its_own_numbers(store_env):
+    from mtl_core.analysis.summary import experiment_summary
+    from mtl_core.store import Store
+
+    at = page(LAB, lesson="languages", steps="50")
+    no_exceptions(at)
+    assert at.header[0].value == "Do languages help each other?"
+    at.button(key="lab_run").click().run()
+    experiment_id = Store(store_env).experiments()["id"][0]
+    runs = wait_until_finished(store_env, experiment_id, timeout=600)
+    assert [r["status"] for r in runs] == ["completed"] * 5, [r["error"] for r in runs]
+    assert sorted(tuple(r["tasks"]) for r in runs) == sorted([
+        ("emoji_en_es", "emoji_en_fr"), ("emoji_en_es", "emoji_en_ja"), ("emoji_en_es",), ("emoji_en_fr",),
+        ("emoji_en_ja",)])
+    at.run()
+    no_exceptions(at)
+    summary = texts(at)
+    configurations = experiment_summary(Store(store_env), experiment_id)["configurations"]
+    cosines = {}
+    for partner, words in (("emoji_en_fr", "with French (related)"), ("emoji_en_ja", "with Japanese (distant)")):
+        entry = next(c for c in configurations if partner in c["tasks"])
+        cosines[partner] = cos = entry["conflict"][f"emoji_en_es|{partner}"]["mean_cos"]
+        delta = entry["tasks"]["emoji_en_es"]["delta_pct"]
+        assert f"emoji_en_es {words}: Δ on emoji_en_es {delta:+.1f} %" in summary  # show's numbers, not new ones
+        assert f"gradient cosine {cos:+.2f}" in summary
+    closer = "French's gradients agree more" if cosines["emoji_en_fr"] > cosines["emoji_en_ja"] else \
+        "Here Japanese's gradients agree more"
+    assert closer in summary
+    charts = {title(f): f for f in figures(at)}
+    curves = charts["emoji_en_es: validation chrF (higher is better)"]
+    assert {trace["name"] for trace in curves["data"]} == {"with French (related)", "with Japanese (distant)",
+                                                          "alone (single-task)"}
+    cosine = charts["Gradient cosine of each pair on the shared encoder"]
+    assert {"emoji_en_es × emoji_en_fr (smoothed)", "emoji_en_es × emoji_en_ja (smoothed)"} <= {
+        trace["name"] for trace in cosine["data"]}
+
+
 # ---- Relatedness map -----------------------------------------------------------------------------
 def test_map_page_without_maps_offers_a_new_one(store_env):
     pytest.importorskip("mtl_core.relmap")

@@ -1,4 +1,4 @@
-"""Teaching lab: five short lessons on multi-task learning, each a few small background runs explained by their numbers.
+"""Teaching lab: six short lessons on multi-task learning, each a few small background runs explained by their numbers.
 
 Settings live in the URL (dashboard/lessons.py has the parameters); the page finds earlier runs of
 the same settings in the store and shows them at once, else Run (or a changed setting, with
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 from dashboard import charts, data, lessons, text, widgets
@@ -93,7 +94,9 @@ with settings_column:
              "soft": "synth_1 + synth_2, MLP 100→8→8, lr 0.01, 2000 training rows, seed 0",
              "attach": "atis_slots + atis_intent, BiLSTM 2 × 64, seed 0",
              "methods": "synth_1 + synth_2, MLP 100→8→8, lr 0.01, 2000 training rows, static λ = "
-                        + ", ".join(f"({a:g}, {b:g})" for a, b in lessons.METHOD_GRID)}[lesson]
+                        + ", ".join(f"({a:g}, {b:g})" for a, b in lessons.METHOD_GRID),
+             "languages": f"{lessons.TARGET} with {lessons.RELATED} or {lessons.DISTANT}, BiLSTM 1 × 32 and a GRU "
+                          f"decoder per direction, chrF on 32 validation names, test on 200, k = 5"}[lesson]
     st.caption(t("lab.fixed", details=fixed))
 
 values = {}
@@ -112,7 +115,7 @@ st.session_state["lab_written"] = query
 with info_column:
     st.subheader(t("what_to_look_for"))
     st.markdown(t({"relatedness": "lab.rel.look", "weights": "lab.w.look", "soft": "lab.soft.look",
-                   "attach": "lab.att.look", "methods": "lab.m.look"}[lesson]))
+                   "attach": "lab.att.look", "methods": "lab.m.look", "languages": "lab.lang.look"}[lesson]))
     st.markdown(f"**{t('formula')}**")
     if lesson == "relatedness":
         st.latex(r"y_k = w_k^\top x + \sum_{i=1}^{10} \sin(\alpha_i w_k^\top x + \beta_i) + \varepsilon_k")
@@ -136,6 +139,10 @@ with info_column:
             for task in lessons.SYNTH) + r" \\ &\quad + \lambda_{soft} \sum_t \lVert \theta_t - \theta_s \rVert^2,"
                  r"\quad \theta_s = \frac{1}{T} \sum_t \theta_t \end{aligned}")
         st.latex(r"\lambda_{soft} \in \{" + choices + r"\}")
+    elif lesson == "languages":
+        for target, partner in lessons.LANGUAGE_PAIRS.values():
+            st.latex(text.loss_formula("hard", [target, partner], {}, 0.0))
+        st.latex(r"\cos(g_{es}, g_{fr}) \;\text{vs}\; \cos(g_{es}, g_{ja})")
     else:
         for layers in lessons.PLACEMENTS.values():
             st.latex(text.loss_formula("hierarchical", list(lessons.ATIS), {}, 0.0,
@@ -395,8 +402,49 @@ def attach_results(runs: list[dict], finished: bool) -> None:
     summary_box(lines)
 
 
+def languages_results(runs: list[dict], finished: bool) -> None:
+    curves = curves_frame(runs, "chrf", "validation")
+    curves = curves[curves["task"] == lessons.TARGET].copy()
+    partner_of = {tuple(sorted(pair)): key for key, pair in lessons.LANGUAGE_PAIRS.items()}
+    label = {r["id"]: t(f"lab.lang.pair.{partner_of[tuple(sorted(r['tasks']))]}") if len(r["tasks"]) > 1
+             else t("lab.lang.alone") for r in runs}
+    curves["run"] = curves["run_id"].map(label)
+    curves = curves.groupby(["run", "step"], as_index=False)["value"].mean()  # seeds averaged
+    figure = charts.empty_figure(t("lab.lang.no_curve")) if curves.empty else px.line(
+        curves.sort_values("step"), x="step", y="value", color="run", markers=True,
+        labels={"step": t("step"), "value": t("lab.lang.chrf_axis"), "run": ""})
+    figure.update_layout(title_text=t("lab.lang.curves_title", task=lessons.TARGET))
+    st.plotly_chart(figure, key="lab_lang_curves")
+    cosine = charts.cosine_over_time(data.conflict([r["id"] for r in runs if r["kind"] == "mtl"]), "all", span=5)
+    rc.translate_figure(cosine, {"training step": t("step"), "(raw)": f"({t('chart.raw')})",
+                                 "(smoothed)": f"({t('chart.smoothed')})", "noise floor": t("chart.noise_floor"),
+                                 "below 0 = conflict": t("chart.below_zero"),
+                                 "gradient cosine (−1 to 1)": t("chart.cosine_axis")})
+    cosine.update_layout(title_text=t("lab.lang.cos_title"))
+    st.plotly_chart(cosine, key="lab_lang_cosine")
+    if not finished:
+        return
+    summary = experiment_summary(data.store(), experiment_id)
+    outcomes = lessons.language_outcomes(summary)
+    lines = []
+    for row in outcomes.itertuples():
+        lines.append(t("lab.lang.summary_pair", pair=t(f"lab.lang.pair.{row.pair}"), target=lessons.TARGET,
+                       partner=row.partner, delta=row.delta_target, other=row.delta_partner,
+                       cos=row.mean_cos, rate=100 * (row.conflict_rate or 0.0)))
+    by_pair = outcomes.set_index("pair")
+    if {"related", "distant"} <= set(by_pair.index):
+        related, distant = by_pair.loc["related"], by_pair.loc["distant"]
+        closer = "related" if related.mean_cos > distant.mean_cos else "distant"
+        lines.append(t(f"lab.lang.summary_cos_{closer}", related=related.mean_cos, distant=distant.mean_cos))
+        if outcomes["still_improving"].any():
+            lines.append(t("lab.lang.still_improving", steps=summary.get("suggested_steps") or 4 * values["steps"]))
+    if values["seeds"] == 1:
+        lines.append(t("lab.rel.one_seed"))
+    summary_box(lines)
+
+
 RESULTS = {"relatedness": relatedness_results, "weights": weights_results, "soft": soft_results,
-           "attach": attach_results, "methods": methods_results}
+           "attach": attach_results, "methods": methods_results, "languages": languages_results}
 
 
 def results_view(poll: bool) -> None:
