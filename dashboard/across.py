@@ -207,6 +207,12 @@ def _sort_key(value: Any) -> tuple:
 CONFIGURATION_IDENTITY = ["name", "experiment", "experiment name", "configuration", "label", "tasks"]
 
 
+def experiment_name(experiment: Mapping[str, Any]) -> str:
+    """An experiments() row's name, or its id when it has none."""
+    name = experiment["name"]
+    return experiment["id"] if _missing(name) or name == "" else str(name)
+
+
 def configurations_frame(summaries: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> pd.DataFrame:
     """One row per multi-task configuration of the given experiments.
 
@@ -221,7 +227,7 @@ def configurations_frame(summaries: Iterable[tuple[Mapping[str, Any], Mapping[st
     for experiment, summary in summaries:
         for entry in summary.get("configurations", []):
             settings = flat_settings(entry["configuration"])
-            row = {"name": f"{experiment['name'] or experiment['id']} · {entry['label']}",
+            row = {"name": f"{experiment_name(experiment)} · {entry['label']}",
                    "experiment": experiment["id"], "experiment name": experiment["name"],
                    "configuration": entry["id"], "label": entry["label"], "tasks": settings.pop("tasks")}
             row.update(settings)

@@ -145,3 +145,24 @@ def experiment_summary(experiment_id: str) -> dict[str, Any]:
     from mtl_core.analysis.summary import experiment_summary as summarise
 
     return summarise(store(), experiment_id)
+
+
+@st.cache_data(show_spinner=False)
+def _task_card(home: str, task: str) -> dict[str, Any] | None:
+    from mtl_core.errors import UserError
+    from mtl_core.tasks import get_task
+
+    try:
+        return get_task(task).card.to_dict()
+    except UserError:
+        return None
+
+
+def task_cards(tasks: list[str]) -> dict[str, dict[str, Any]]:
+    """The cards (name, metric, direction, ...) of these tasks only, without their availability or sizes (which
+    cards() reads for every task: a minute in a new data home); a task no longer in the catalog (a removed
+    upload) is left out."""
+    from mtl_core.paths import data_home
+
+    cards = {task: _task_card(str(data_home()), task) for task in tasks}
+    return {task: card for task, card in cards.items() if card is not None}

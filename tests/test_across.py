@@ -264,3 +264,23 @@ def test_the_all_experiments_tab_follows_its_link(trained):
     for name, value in {"view": "All experiments", "all_tasks": "synth_2", "all_status": "completed",
                         "all_group": "lr", "all_overlay": f"{hard_mtl},{soft_mtl}"}.items():
         assert at.query_params[name] == [value] or at.query_params[name] == value, name
+
+
+def test_every_word_of_the_tab_is_in_english_and_chinese():
+    import ast
+    from pathlib import Path
+
+    source = Path(across.__file__).with_name("views") / "runs.py"
+    tree = ast.parse(source.read_text())
+    text = next(ast.literal_eval(node.value) for node in tree.body
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TEXT")
+    assert {key for key, entry in text.items() if set(entry) != {"en", "zh"}} == set()
+    used = {node.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, "id", "") == "tx" and isinstance(node.args[0], ast.Constant)}
+    assert used - set(text) == set()
+
+
+def test_an_experiment_without_a_name_is_named_by_its_id():
+    assert across.experiment_name({"id": "exp-1", "name": None}) == "exp-1"
+    assert across.experiment_name({"id": "exp-1", "name": float("nan")}) == "exp-1"
+    assert across.experiment_name({"id": "exp-1", "name": "sweep"}) == "sweep"

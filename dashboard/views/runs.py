@@ -102,7 +102,8 @@ def curves_section(frame: pd.DataFrame, tasks: list[str], colours: dict[str, str
         return
     st.plotly_chart(localise_figure(charts.training_curves(frame, "loss", colours), "chart.t.curves", name="loss"),
                     key="curve_loss")
-    primary = dict.fromkeys(data.cards()[task]["metric"] for task in tasks if task in data.cards())
+    cards = data.task_cards(tasks)
+    primary = dict.fromkeys(cards[task]["metric"] for task in tasks if task in cards)
     for metric in primary:
         st.plotly_chart(localise_figure(charts.training_curves(frame, metric, colours), "chart.t.curves", name=metric),
                         key=f"curve_{metric}")
@@ -339,7 +340,7 @@ def to_link(key: str, value: str | list[str]) -> None:
 
 
 def experiment_names(table: pd.DataFrame) -> dict[str, str]:
-    return {row["experiment"]: row["experiment name"] or row["experiment"]
+    return {row["experiment"]: across.experiment_name({"id": row["experiment"], "name": row["experiment name"]})
             for _, row in table.drop_duplicates("experiment").iterrows()}
 
 
@@ -391,8 +392,8 @@ def across_runs(table: pd.DataFrame, runs: list[dict]) -> None:
     picked = st.multiselect(tx("overlay"), overlay_options, key="all_overlay", format_func=labels.get)
     to_link("all_overlay", picked)
     metric_col, split_col = st.columns(2)
-    cards = data.cards()
-    metrics = list(dict.fromkeys(["loss", *(cards[task]["metric"] for task in options["tasks"] if task in cards)]))
+    cards = data.task_cards(options["tasks"])
+    metrics = list(dict.fromkeys(["loss", *(card["metric"] for card in cards.values())]))
     metric = metric_col.selectbox(tx("metric"), metrics, key="all_metric", bind="query-params")
     from_link("all_split", ["validation", "train"], multi=False)
     split = split_col.radio(tx("split"), ["validation", "train"], horizontal=True, key="all_split",
@@ -472,7 +473,7 @@ def across_configurations(table: pd.DataFrame) -> None:
 
 def across_view() -> None:
     runs = data.all_runs()
-    table = across.runs_table(runs, experiments, data.cards())
+    table = across.runs_table(runs, experiments, data.task_cards(sorted({t for r in runs for t in r["tasks"]})))
     across_runs(table, runs)
     across_configurations(table)
 
