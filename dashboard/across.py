@@ -6,9 +6,8 @@ the fields that vary between configurations, and the Pareto front of their Δ_t.
     groups = group_runs(shown, "lr")
 
     frame = configurations_frame([(row, experiment_summary(store, row["id"])) for row in ...])
-    same = frame[frame["tasks"] == "synth_1+synth_2"]
-    fields = varying_fields(same)
-    same["on the front"] = pareto_front(same[delta_columns(["synth_1", "synth_2"])].to_numpy())
+    points = front_frame(frame, ["synth_1", "synth_2"])   # Δ for both tasks, ON_FRONT: the Pareto front
+    fields = varying_fields(points)
 
 A run's settings are read through `mtl_core.analysis.configurations.configuration`, the description
 Compare and `show` use; Δ_t and Δm are copied from `experiment_summary(...)["configurations"]` (the
@@ -246,10 +245,22 @@ def configurations_frame(summaries: Iterable[tuple[Mapping[str, Any], Mapping[st
     return frame
 
 
-def task_sets(frame: pd.DataFrame) -> list[str]:
-    """The task sets ("a+b") of the configurations, the most frequent first (ties: in order of appearance)."""
-    counts = frame["tasks"].value_counts(sort=False)
-    return sorted(counts.index, key=lambda value: (-counts[value], list(frame["tasks"]).index(value)))
+def task_set(tasks: str) -> str:
+    """One name for a set of tasks whatever their order: "b+a" and "a+b" are both "a+b"."""
+    return "+".join(sorted(str(tasks).split("+")))
+
+
+def multi_task_sets(table: pd.DataFrame) -> list[str]:
+    """The task sets (`task_set`) the multi-task runs of a runs_table trained, the most runs first (ties: the
+    first to appear first)."""
+    sets = [task_set(tasks) for kind, tasks in zip(table["kind"], table["tasks"]) if kind == "mtl" and "+" in tasks]
+    return sorted(dict.fromkeys(sets), key=lambda value: (-sets.count(value), sets.index(value)))
+
+
+def experiments_on(table: pd.DataFrame, tasks: str) -> list[str]:
+    """The experiments of a runs_table with a multi-task run on this task set, in the table's order."""
+    rows = table[(table["kind"] == "mtl") & (table["tasks"].map(task_set) == task_set(tasks))]
+    return list(dict.fromkeys(rows["experiment"]))
 
 
 def setting_columns(frame: pd.DataFrame) -> list[str]:
@@ -282,10 +293,11 @@ def pareto_front(values: np.ndarray) -> list[bool]:
 
 
 def front_frame(frame: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
-    """The configurations of `frame` on exactly `tasks` that have Δ for every one of them, with ON_FRONT (the
-    Pareto front of their Δ_t, `pareto_front`); the rows still waiting for a Δ are left out."""
+    """The configurations of `frame` on exactly `tasks` (in any order) that have Δ for every one of them, with
+    ON_FRONT (the Pareto front of their Δ_t, `pareto_front`); the rows still waiting for a Δ are left out."""
     columns = delta_columns(tasks)
-    rows = frame[(frame["tasks"] == "+".join(tasks)) & frame[columns].notna().all(axis=1)].reset_index(drop=True)
+    same = frame["tasks"].map(task_set) == task_set("+".join(tasks))
+    rows = frame[same & frame[columns].notna().all(axis=1)].reset_index(drop=True)
     rows[ON_FRONT] = pareto_front(rows[columns].to_numpy()) if len(rows) else pd.Series(dtype=bool)
     return rows
 

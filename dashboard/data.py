@@ -139,12 +139,21 @@ def experiment_label(row: Any) -> str:
     return " · ".join(parts)
 
 
-def experiment_summary(experiment_id: str) -> dict[str, Any]:
-    """The experiment's summary as `show --json` prints it: its runs and each multi-task configuration against
-    its matched baselines (Δ_t, Δm), read fresh (workers may still be writing)."""
+@st.cache_data(show_spinner=False, max_entries=512)
+def _experiment_summary(path: str, experiment_id: str, runs_state: str) -> dict[str, Any]:
     from mtl_core.analysis.summary import experiment_summary as summarise
 
     return summarise(store(), experiment_id)
+
+
+def experiment_summary(experiment_id: str) -> dict[str, Any]:
+    """The experiment's summary as `show --json` prints it: its runs and each multi-task configuration against
+    its matched baselines (Δ_t, Δm). Kept until one of its runs moves on (a step, a status), so a page over many
+    finished experiments does not compare them all again on every rerun."""
+    import json
+
+    state = json.dumps([(r["id"], r["status"], r["step"]) for r in store().runs(experiment_id)])
+    return _experiment_summary(str(store_path()), experiment_id, state)
 
 
 @st.cache_data(show_spinner=False)

@@ -174,7 +174,9 @@ def test_configurations_copy_delta_from_the_experiment_summary_and_vary_in_shari
             stl = next(r for r in runs if r["kind"] == "stl" and r["tasks"] == [task])["result"]["test"][task]["mse"]
             assert row[f"Δ {task} %"] == pytest.approx(-(mtl - stl) / stl * 100)  # mse: lower is better
     assert across.varying_fields(frame) == ["sharing", "lr", "soft_lambda"]
-    assert across.task_sets(frame) == ["synth_1+synth_2"]
+    table = table_of(store)
+    assert across.multi_task_sets(table) == ["synth_1+synth_2"]
+    assert across.experiments_on(table, "synth_2+synth_1") == [trained["hard"], trained["soft"]]
 
 
 def test_varying_fields_count_an_empty_value_as_a_value_of_its_own():
@@ -200,12 +202,20 @@ def test_pareto_front_keeps_ties_and_drops_dominated_points():
     assert across.pareto_front(np.array([[-5.0, -5.0]])) == [True]  # alone, a point is on its own front
 
 
-def test_front_frame_takes_the_configurations_on_the_tasks_with_every_delta():
-    frame = pd.DataFrame({"name": ["p", "q", "r", "s"], "tasks": ["a+b", "a+b", "a+b", "a+c"],
-                          "Δ a %": [1.0, 0.0, None, 5.0], "Δ b %": [1.0, 2.0, 3.0, None], "Δ c %": [None] * 3 + [5.0],
-                          "Δm %": [1.0, 1.0, None, 5.0]})
+def test_front_frame_takes_the_configurations_on_the_tasks_in_any_order_with_every_delta():
+    frame = pd.DataFrame({"name": ["p", "q", "r", "s", "t"], "tasks": ["a+b", "b+a", "a+b", "a+c", "a+b"],
+                          "Δ a %": [1.0, 0.0, None, 5.0, -1.0], "Δ b %": [1.0, 2.0, 3.0, None, 0.5],
+                          "Δ c %": [None] * 3 + [5.0, None], "Δm %": [1.0, 1.0, None, 5.0, -0.25]})
     rows = across.front_frame(frame, ["a", "b"])
-    assert list(rows["name"]) == ["p", "q"] and list(rows[across.ON_FRONT]) == [True, True]
+    assert list(rows["name"]) == ["p", "q", "t"] and list(rows[across.ON_FRONT]) == [True, True, False]
+
+
+def test_task_sets_name_the_multi_task_runs_tasks_whatever_their_order():
+    table = pd.DataFrame({"kind": ["mtl", "mtl", "stl", "mtl", "mtl"], "experiment": ["e1", "e2", "e2", "e3", "e3"],
+                          "tasks": ["b+a", "a+b", "a", "a+c", "a+c"]})
+    assert across.task_set("c+a+b") == "a+b+c"
+    assert across.multi_task_sets(table) == ["a+b", "a+c"]  # two runs each: the first to appear first
+    assert across.experiments_on(table, "a+b") == ["e1", "e2"] and across.experiments_on(table, "c+a") == ["e3"]
 
 
 def test_charts_draw_one_line_and_one_point_per_configuration(trained):
@@ -284,3 +294,25 @@ def test_an_experiment_without_a_name_is_named_by_its_id():
     assert across.experiment_name({"id": "exp-1", "name": None}) == "exp-1"
     assert across.experiment_name({"id": "exp-1", "name": float("nan")}) == "exp-1"
     assert across.experiment_name({"id": "exp-1", "name": "sweep"}) == "sweep"
+
+
+def test_a_summary_is_read_again_once_a_run_moves_on(trained, tmp_path, monkeypatch):
+    import shutil
+
+    from dashboard import data
+    from mtl_core.store import Store
+
+    copy = tmp_path / "runs.sqlite"
+    source = Store(trained["store"].path)
+    source.connection.execute("PRAGMA wal_checkpoint(FULL)")
+    shutil.copy(trained["store"].path, copy)
+    monkeypatch.setenv("MTL_EXPLORER_STORE", str(copy))
+    before = data.experiment_summary(trained["soft"])
+    assert {r["status"] for r in before["runs"]} == {"completed"}
+    baseline = next(r for r in before["runs"] if r["kind"] == "stl")
+    (task,) = baseline["tasks"]
+    assert before["tasks"][task]["delta_pct"] is not None
+    Store(copy).update_run(baseline["id"], status="failed")
+    after = data.experiment_summary(trained["soft"])
+    assert {r["id"]: r["status"] for r in after["runs"]}[baseline["id"]] == "failed"
+    assert after["tasks"][task]["delta_pct"] is None  # its baseline no longer has a test value

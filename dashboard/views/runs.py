@@ -414,16 +414,15 @@ def across_configurations(table: pd.DataFrame) -> None:
     """Parallel coordinates and the Pareto front of the configurations of the chosen experiments on one task set."""
     st.subheader(tx("configs"))
     st.caption(tx("configs_help"))
-    multi = table[(table["kind"] == "mtl") & table["tasks"].str.contains("+", regex=False)]
-    if multi.empty:
+    sets = across.multi_task_sets(table)
+    if not sets:
         st.info(tx("configs_none"), icon=":material/info:")
         return
-    sets = list(multi["tasks"].value_counts(sort=True).index)
     set_col, experiments_col = st.columns([1, 2])
     task_set = set_col.selectbox(tx("task_set"), sets, key="all_taskset", bind="query-params")
     tasks = task_set.split("+")
     names = experiment_names(table)
-    candidates = list(dict.fromkeys(multi[multi["tasks"] == task_set]["experiment"]))
+    candidates = across.experiments_on(table, task_set)
     linked = from_link("all_exps", candidates, multi=True)  # no ?all_exps=: every experiment on these tasks
     if st.session_state.get("all_exps_tasks") != task_set:
         st.session_state["all_exps_tasks"] = task_set
@@ -439,7 +438,7 @@ def across_configurations(table: pd.DataFrame) -> None:
     rows = {row["id"]: row for _, row in experiments.iterrows()}
     frame = across.configurations_frame([(rows[e], data.experiment_summary(e)) for e in chosen if e in rows])
     points = across.front_frame(frame, tasks)
-    waiting = int((frame["tasks"] == task_set).sum()) - len(points)
+    waiting = int((frame["tasks"].map(across.task_set) == task_set).sum()) - len(points)
     if waiting:
         st.caption(tx("waiting", n=waiting))
     if points.empty:
