@@ -251,6 +251,19 @@ def test_a_warm_worker_takes_the_next_runs_and_records_the_same_numbers(backend,
     assert_same_metrics(store, run_ids[2], fg_store, fg_run)
 
 
+def test_a_run_submitted_after_another_goes_to_the_waiting_warm_worker(backend, store_path, monkeypatch):
+    """With slots to spare, the scheduler still leaves a queued run to the idle warm worker instead of starting
+    a cold process for it (the teacher's second slider move)."""
+    monkeypatch.setenv("MTL_EXPLORER_MAX_WORKERS", "2")
+    store = backend.store
+    _, [first] = backend.submit(small_spec(steps=20))
+    [done] = wait_finished(store, [first], 120)
+    _, [second] = backend.submit(small_spec(steps=20, seeds=[1]))
+    [after] = wait_finished(store, [second], 120)
+    assert done["status"] == after["status"] == "completed"
+    assert after["worker_pid"] == done["worker_pid"]
+
+
 def test_a_crashed_warm_worker_ends_only_its_own_run(backend, store_path, monkeypatch):
     monkeypatch.setenv("MTL_EXPLORER_MAX_WORKERS", "1")
     store = backend.store

@@ -241,12 +241,21 @@ class Scheduler:
         free = [s for s in range(self.plan.slots) if s not in used]
         if not free:
             return
-        starting = {c.run_id for c in self.children.values()}
-        for run in self.store.runs_for_backend("local", ["queued"]):
+        queued = self.store.runs_for_backend("local", ["queued"])
+        queued_ids = {r["id"] for r in queued}
+        starting = {c.run_id for c in self.children.values()} & queued_ids
+        busy = {r.get("worker_pid") for r in self.running()}
+        # Warm workers of ours that hold no run take queued runs themselves: a new process is started only for
+        # the queued runs beyond them (a worker still starting is counted by the run it was started for).
+        idle = sum(pid not in busy and child.run_id not in queued_ids for pid, child in self.children.items())
+        for run in queued:
             if not free:
                 break
             if run["id"] in starting:
                 continue  # its worker is starting
+            if idle:
+                idle -= 1
+                continue
             self.start(run, free.pop(0))
 
     def start(self, run: dict, slot: int) -> None:
