@@ -316,3 +316,12 @@ def test_a_summary_is_read_again_once_a_run_moves_on(trained, tmp_path, monkeypa
     after = data.experiment_summary(trained["soft"])
     assert {r["id"]: r["status"] for r in after["runs"]}[baseline["id"]] == "failed"
     assert after["tasks"][task]["delta_pct"] is None  # its baseline no longer has a test value
+
+
+def test_the_tab_in_chinese(trained):
+    at = open_runs(lang="zh", view="全部实验", all_group="sharing")
+    assert not at.exception, [e.value for e in at.exception]
+    assert [s.value for s in at.subheader] == ["所有实验的所有运行", "相同任务上的配置"]
+    assert any(c.value == "6 个运行中的 6 个" for c in at.caption)
+    groups = at.dataframe[1].value
+    assert groups["sharing"].tolist() == ["hard", "soft", "—"] and groups["runs"].tolist() == [1, 1, 4]
