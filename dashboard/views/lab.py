@@ -229,19 +229,23 @@ def curves_frame(runs: list[dict], name: str, split: str) -> pd.DataFrame:
     return frame[(frame["name"] == name) & (frame["split"] == split)]
 
 
+def cosine_chart(runs: list[dict], title: str, key: str) -> None:
+    """The multi-task runs' gradient cosine per pair over training (charts.cosine_over_time), in the page's words."""
+    cosine = charts.cosine_over_time(data.conflict([r["id"] for r in runs if r["kind"] == "mtl"]), "all", span=5)
+    rc.translate_figure(cosine, {"training step": t("step"), "(raw)": f"({t('chart.raw')})",
+                                 "(smoothed)": f"({t('chart.smoothed')})", "noise floor": t("chart.noise_floor"),
+                                 "below 0 = conflict": t("chart.below_zero"),
+                                 "gradient cosine (−1 to 1)": t("chart.cosine_axis")})
+    cosine.update_layout(title_text=title)
+    st.plotly_chart(cosine, key=key)
+
+
 def relatedness_results(runs: list[dict], finished: bool) -> None:
     curves = curves_frame(runs, "mse", "validation")
     st.plotly_chart(rc.gap_curves(curves, title=t("lab.rel.curves_title"), x_title=t("step"),
                                   y_title=t("lab.rel.mse_axis"), mtl_name=t("multi_task"),
                                   stl_name=t("single_task")), key="lab_rel_curves")
-    conflict = data.conflict([r["id"] for r in runs if r["kind"] == "mtl"])
-    cosine = charts.cosine_over_time(conflict, "all", span=5)
-    rc.translate_figure(cosine, {"training step": t("step"), "(raw)": f"({t('chart.raw')})",
-                                 "(smoothed)": f"({t('chart.smoothed')})", "noise floor": t("chart.noise_floor"),
-                                 "below 0 = conflict": t("chart.below_zero"),
-                                 "gradient cosine (−1 to 1)": t("chart.cosine_axis")})
-    cosine.update_layout(title_text=t("lab.rel.cos_title"))
-    st.plotly_chart(cosine, key="lab_rel_cosine")
+    cosine_chart(runs, t("lab.rel.cos_title"), "lab_rel_cosine")
     if not finished:
         return
     numbers = lessons.relatedness_numbers(experiment_summary(data.store(), experiment_id))
@@ -415,13 +419,7 @@ def languages_results(runs: list[dict], finished: bool) -> None:
         labels={"step": t("step"), "value": t("lab.lang.chrf_axis"), "run": ""})
     figure.update_layout(title_text=t("lab.lang.curves_title", task=lessons.TARGET))
     st.plotly_chart(figure, key="lab_lang_curves")
-    cosine = charts.cosine_over_time(data.conflict([r["id"] for r in runs if r["kind"] == "mtl"]), "all", span=5)
-    rc.translate_figure(cosine, {"training step": t("step"), "(raw)": f"({t('chart.raw')})",
-                                 "(smoothed)": f"({t('chart.smoothed')})", "noise floor": t("chart.noise_floor"),
-                                 "below 0 = conflict": t("chart.below_zero"),
-                                 "gradient cosine (−1 to 1)": t("chart.cosine_axis")})
-    cosine.update_layout(title_text=t("lab.lang.cos_title"))
-    st.plotly_chart(cosine, key="lab_lang_cosine")
+    cosine_chart(runs, t("lab.lang.cos_title"), "lab_lang_cosine")
     if not finished:
         return
     summary = experiment_summary(data.store(), experiment_id)
