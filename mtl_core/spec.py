@@ -22,6 +22,7 @@ SHARING_MODES = sharing_modes.mode_names()
 ENCODERS = ("bilstm", "transformer", "minilm", "mlp")
 SAMPLING = ("all", "proportional", "temperature")
 GRADIENT_ROUTES = ("auto", "materialised")
+DECODERS = ("per_task", "shared")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 TEXT_ENCODER_DEFAULT = "bilstm"
@@ -78,6 +79,9 @@ class ExperimentSpec:
     beam_size: int = 1
     max_target_length: int = 64
     max_decode_examples: int = 200
+    # per_task: one decoder per generation task (one-to-many); shared: one decoder for every generation task of
+    # the multi-task run, told the task by a learned tag (the target-language-tag model); baselines decode alone.
+    decoder: str = "per_task"
     device: str = "auto"
     name: str = ""
 
@@ -189,6 +193,17 @@ class ExperimentSpec:
         spec.beam_size = _integer("beam_size", spec.beam_size, 1, MAX_BEAM_SIZE)
         spec.max_target_length = _integer("max_target_length", spec.max_target_length, 1, MAX_TARGET_LENGTH)
         spec.max_decode_examples = _integer("max_decode_examples", spec.max_decode_examples, 1, 10**7)
+        _choice("decoder", spec.decoder, DECODERS)
+        if spec.decoder == "shared":
+            generation = [t for t, c in cards.items() if c.kind.is_generation]
+            if len(generation) < 2:
+                raise UserError(f"decoder: 'shared' needs two or more generation tasks to share a decoder, got "
+                                f"{len(generation)} ({', '.join(generation) or 'none'}); use per_task", field="decoder")
+            tokens = {cards[t].target_tokens or "word" for t in generation}
+            if len(tokens) > 1:
+                kinds = ", ".join(f"{t} ({cards[t].target_tokens or 'word'})" for t in generation)
+                raise UserError(f"decoder: 'shared' needs the same target tokens in every generation task, got {kinds}; "
+                                "use per_task", field="decoder")
         if spec.max_train_examples is not None:
             spec.max_train_examples = _integer("max_train_examples", spec.max_train_examples, 2, 10**8)
         spec.conflict_every = _integer("conflict_every", spec.conflict_every, 0, 10**6)

@@ -327,3 +327,37 @@ def test_the_catalogs_sizes_before_a_first_load_are_the_loaded_tasks_sizes(task_
     sizes, notes = source.load.sizes(0)
     data = load_task(task_id)
     assert sizes == data.sizes and notes == data.notes
+
+
+# ---- the target-language-tag model ----------------------------------------------------------------
+def test_a_shared_decoder_serves_every_generation_task_with_its_tag_and_baselines_decode_alone():
+    from mtl_core.models.decoder import TaggedDecoder
+
+    options = dict(total_steps=4, max_train_examples=48, eval_every=4, max_decode_examples=4, decoder="shared")
+    trainer = trainer_for(["numwords_fr", "numwords_de", "atis_intent"], **options)
+    fr, de = trainer.model.heads["numwords_fr"], trainer.model.heads["numwords_de"]
+    assert isinstance(fr, TaggedDecoder) and fr.decoder is de.decoder and (fr.tag, de.tag) == (0, 1)
+    vocabulary = trainer.target_vocabularies["numwords_fr"]
+    assert vocabulary is trainer.target_vocabularies["numwords_de"]
+    union = {c for t in ("numwords_fr", "numwords_de") for text in trainer.references[t]["train"] for c in text}
+    assert set(vocabulary.itos[4:]) == union and fr.decoder.output.out_features == len(vocabulary)
+    recorder = ListRecorder()
+    assert trainer.fit(recorder) == "completed"
+    assert {row[1] for row in recorder.metrics if row[2:4] == ("validation", "chrf")} == {"numwords_fr", "numwords_de"}
+    outputs = trainer.model.heads["numwords_fr"].decoder.tag_embedding.weight.grad
+    assert outputs is not None and outputs.abs().sum(1).gt(0).all()  # both tags were trained
+    run = RunSpec(kind="stl", tasks=["numwords_fr"], seed=0, experiment=trainer.spec)  # the experiment's baseline
+    data = load_experiment_data(trainer.spec, 0)
+    baseline = Trainer(run, data, build_vocabulary(trainer.spec, data), 4, torch.device("cpu"))
+    assert not isinstance(baseline.model.heads["numwords_fr"], TaggedDecoder)
+    assert baseline.target_vocabularies["numwords_fr"].itos[4:] != vocabulary.itos[4:]  # its own vocabulary
+
+
+@pytest.mark.parametrize("tasks, message", [
+    (["numwords_fr", "atis_intent"], "decoder: 'shared' needs two or more generation tasks to share a decoder, got 1"),
+    (["emoji_en_es", "emoji_en_ja"], "decoder: 'shared' needs the same target tokens in every generation task, "
+                                     "got emoji_en_es (word), emoji_en_ja (char)"),
+])
+def test_a_shared_decoder_is_refused_where_it_cannot_be_shared(tasks, message):
+    with pytest.raises(UserError, match=re_escape(message)):
+        ExperimentSpec.from_dict({"tasks": tasks, "decoder": "shared"})

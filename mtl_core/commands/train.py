@@ -56,6 +56,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--max-tokens", type=int, help="words per example kept (default 64)")
     p("--beam-size", type=int, help="generation tasks: 1 decodes greedily (default), more searches that many beams")
     p("--max-target-length", type=int, help="generation tasks: target tokens trained on and decoded (default 64)")
+    p("--decoder", choices=("per_task", "shared"), help="generation tasks: a decoder per task (default) or one "
+                                                          "shared decoder told the task by a tag")
     p("--max-decode-examples", type=int, help="generation tasks: validation examples decoded at each evaluation "
                                               "(default 200; the test split is decoded whole)")
     p("--device", choices=DEVICES)
@@ -70,7 +72,7 @@ OPTION_FIELDS = ("tasks", "sharing", "weights", "experts", "gradient_route", "so
                  "freeze_encoder", "dropout", "optimizer", "lr", "batch_size", "epochs", "steps", "seeds", "baselines",
                  "conflict_every", "noise_floor", "affinity_every", "probe_examples", "sampling", "temperature", "eval_every", "synthetic_correlation",
                  "data_seed", "max_train_examples", "max_tokens", "beam_size", "max_target_length",
-                 "max_decode_examples", "device", "name")
+                 "max_decode_examples", "decoder", "device", "name")
 
 
 def spec_from_args(args: argparse.Namespace):

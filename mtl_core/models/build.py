@@ -48,8 +48,24 @@ def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary, target_voca
     encoder = builder.encoder()
     experiment_mode = get_mode(spec.sharing)  # a baseline's head reads the layer its task reads in the experiment
     heads, layers = {}, {}
+    generation = [t for t in run.tasks if data[t].card.kind.is_generation]
+    shared_decoder = None
+    if uses_shared_decoder(run, data):  # the target-language-tag model: one decoder, one tag per task
+        from mtl_core.models.decoder import GRUDecoderHead
+        from mtl_core.tasks.seq2seq import run_target_vocabularies
+
+        vocabularies = target_vocabularies or run_target_vocabularies(run.tasks, data, shared=True)
+        builder.seed("decoder", "shared")
+        shared_decoder = GRUDecoderHead(encoder.hidden_size, len(vocabularies[generation[0]]), dropout=spec.dropout,
+                                        tags=len(generation))
     for task in run.tasks:
         task_data = data[task]
+        if shared_decoder is not None and task in generation:
+            from mtl_core.models.decoder import TaggedDecoder
+
+            heads[task] = TaggedDecoder(shared_decoder, generation.index(task))
+            layers[task] = experiment_mode.head_layer(spec, task, encoder.depth)
+            continue
         builder.seed("head", task)
         targets = np.asarray(task_data.train.targets, dtype=np.float64) if task_data.card.kind.is_regression else None
         vocabulary_size = None
@@ -65,3 +81,9 @@ def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary, target_voca
         layers[task] = experiment_mode.head_layer(spec, task, encoder.depth)
     sharing = spec.sharing if run.kind == "mtl" else "hard"
     return get_mode(sharing).build(encoder, heads, layers, spec, builder)
+
+
+def uses_shared_decoder(run: RunSpec, data: dict[str, TaskData]) -> bool:
+    """A multi-task run of a spec with decoder 'shared' and two or more generation tasks (baselines decode alone)."""
+    generation = [t for t in run.tasks if data[t].card.kind.is_generation]
+    return getattr(run.experiment, "decoder", "per_task") == "shared" and run.kind == "mtl" and len(generation) > 1

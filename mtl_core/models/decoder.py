@@ -24,7 +24,7 @@ from mtl_core.models.heads import IGNORE, pool
 
 class GRUDecoderHead(nn.Module):
     def __init__(self, hidden_size: int, vocabulary_size: int, *, pad_id: int = 0, bos_id: int = 1,
-                 eos_id: int = 2, dropout: float = 0.0):
+                 eos_id: int = 2, dropout: float = 0.0, tags: int = 0):
         super().__init__()
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
         self.vocabulary_size = vocabulary_size
@@ -35,6 +35,15 @@ class GRUDecoderHead(nn.Module):
         self.combine = nn.Linear(2 * hidden_size, hidden_size)
         self.output = nn.Linear(hidden_size, vocabulary_size)
         self.dropout = nn.Dropout(dropout)
+        # The target-language-tag model (one decoder shared by several tasks): tag t's vector is added to the
+        # decoder's input at every step, so the shared decoder knows which target it writes.
+        self.tag_embedding = nn.Embedding(tags, hidden_size) if tags else None
+
+    def embed(self, tokens: torch.Tensor, tag: int | None) -> torch.Tensor:
+        vectors = self.embedding(tokens)
+        if tag is not None and self.tag_embedding is not None:
+            vectors = vectors + self.tag_embedding.weight[tag]
+        return vectors
 
     # ---- pieces ---------------------------------------------------------------------------------
     def start(self, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -51,36 +60,37 @@ class GRUDecoderHead(nn.Module):
         return self.output(self.dropout(mixed)).float()
 
     # ---- training -------------------------------------------------------------------------------
-    def forward(self, layer, mask, targets):
+    def forward(self, layer, mask, targets, tag: int | None = None):
         """(mean token cross-entropy under teacher forcing, the argmax next token at every position)."""
         inputs = targets.roll(1, dims=1)
         inputs[:, 0] = self.bos_id
         inputs = inputs.masked_fill(inputs == IGNORE, self.pad_id)
-        states, _ = self.gru(self.dropout(self.embedding(inputs)), self.start(layer, mask))
+        states, _ = self.gru(self.dropout(self.embed(inputs, tag)), self.start(layer, mask))
         logits = self.logits(states, layer, self.attention(layer), mask)
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
         return loss, logits.argmax(-1)
 
     # ---- decoding -------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, layer, mask, beam_size: int = 1, max_length: int = 64) -> list[list[int]]:
+    def generate(self, layer, mask, beam_size: int = 1, max_length: int = 64, tag: int | None = None
+                 ) -> list[list[int]]:
         """Token ids of each example's output (without </s>): greedy for beam_size 1, else beam search."""
         if beam_size <= 1:
-            return self._greedy(layer, mask, max_length)
-        return self._beam(layer, mask, beam_size, max_length)
+            return self._greedy(layer, mask, max_length, tag)
+        return self._beam(layer, mask, beam_size, max_length, tag)
 
-    def _step(self, tokens, hidden, memory, keys, mask):
-        states, hidden = self.gru(self.embedding(tokens[:, None]), hidden)
+    def _step(self, tokens, hidden, memory, keys, mask, tag=None):
+        states, hidden = self.gru(self.embed(tokens[:, None], tag), hidden)
         return torch.log_softmax(self.logits(states, memory, keys, mask)[:, 0], dim=-1), hidden
 
-    def _greedy(self, memory, mask, max_length):
+    def _greedy(self, memory, mask, max_length, tag=None):
         batch = memory.shape[0]
         keys, hidden = self.attention(memory), self.start(memory, mask)
         tokens = torch.full((batch,), self.bos_id, dtype=torch.long, device=memory.device)
         finished = torch.zeros(batch, dtype=torch.bool, device=memory.device)
         out = []
         for _ in range(max_length + 1):
-            log_probs, hidden = self._step(tokens, hidden, memory, keys, mask)
+            log_probs, hidden = self._step(tokens, hidden, memory, keys, mask, tag)
             tokens = log_probs.argmax(-1).masked_fill(finished, self.pad_id)
             out.append(tokens)
             finished |= tokens == self.eos_id
@@ -88,7 +98,7 @@ class GRUDecoderHead(nn.Module):
                 break
         return [_until_end(row, self.eos_id, self.pad_id, max_length) for row in torch.stack(out, 1).tolist()]
 
-    def _beam(self, memory, mask, beam_size, max_length):
+    def _beam(self, memory, mask, beam_size, max_length, tag=None):
         batch, k = memory.shape[0], beam_size
         memory, mask = memory.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
         keys, hidden = self.attention(memory), self.start(memory, mask)
@@ -100,7 +110,7 @@ class GRUDecoderHead(nn.Module):
         finished = torch.zeros(batch * k, dtype=torch.bool, device=device)
         lengths = torch.zeros(batch * k, device=device)
         for _ in range(max_length + 1):
-            log_probs, hidden = self._step(tokens, hidden, memory, keys, mask)
+            log_probs, hidden = self._step(tokens, hidden, memory, keys, mask, tag)
             # a finished hypothesis only extends by padding, at no cost
             log_probs = torch.where(finished[:, None], torch.full_like(log_probs, -torch.inf), log_probs)
             log_probs[:, self.pad_id] = torch.where(finished, 0.0, log_probs[:, self.pad_id])
@@ -128,3 +138,18 @@ def _until_end(row: list[int], eos_id: int, pad_id: int, max_length: int) -> lis
         if token != pad_id:
             out.append(token)
     return out[:max_length]
+
+
+class TaggedDecoder(nn.Module):
+    """Task `tag`'s view of a decoder shared by several generation tasks (the target-language-tag model of
+    Johnson et al. 2017, with the tag given to the decoder): the same parameters for every task."""
+
+    def __init__(self, decoder: GRUDecoderHead, tag: int):
+        super().__init__()
+        self.decoder, self.tag = decoder, tag
+
+    def forward(self, layer, mask, targets):
+        return self.decoder(layer, mask, targets, tag=self.tag)
+
+    def generate(self, layer, mask, beam_size: int = 1, max_length: int = 64) -> list[list[int]]:
+        return self.decoder.generate(layer, mask, beam_size=beam_size, max_length=max_length, tag=self.tag)

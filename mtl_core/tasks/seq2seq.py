@@ -105,6 +105,18 @@ def target_vocabulary(data: TaskData, max_size: int = DEFAULT_MAX_TARGET_VOCABUL
     return TargetVocabulary.build(data.train.targets, data.card.target_tokens or "word", max_size)
 
 
+def run_target_vocabularies(tasks: Sequence[str], data: dict, shared: bool = False) -> dict[str, TargetVocabulary]:
+    """The target vocabulary of each generation task of a run: its own training split's, or with a `shared`
+    decoder one vocabulary from every generation task's training split (their target tokens agree: the spec
+    checks it), capped at the same size."""
+    generation = [t for t in tasks if data[t].card.kind.is_generation]
+    if not shared or len(generation) < 2:
+        return {t: target_vocabulary(data[t]) for t in generation}
+    union = TargetVocabulary.build([text for t in generation for text in data[t].train.targets],
+                                   data[generation[0]].card.target_tokens or "word")
+    return {t: union for t in generation}
+
+
 def encode_targets(data: TaskData, vocabulary: TargetVocabulary, max_length: int) -> TaskData:
     """The same task with every split's targets as id lists (≤ max_length tokens + the end token)."""
     def encoded(split: Split) -> Split:

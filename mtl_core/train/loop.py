@@ -36,9 +36,10 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from mtl_core.models.build import build_model  # noqa: F401  (the Trainer's model; tests import it from here)
+from mtl_core.models.build import build_model, uses_shared_decoder  # noqa: F401  (tests import build_model here)
 from mtl_core.spec import RunSpec
 from mtl_core.tasks.base import TaskData, TaskKind
+from mtl_core.tasks.seq2seq import encode_targets, run_target_vocabularies
 from mtl_core import weighting
 from mtl_core.train import conflict as conflict_math
 from mtl_core.train.gram_route import GramRoute
@@ -174,13 +175,11 @@ class Trainer:
         self.autocast_dtype = autocast_dtype
         # Generation tasks: the target vocabulary of the training split, the reference texts of every split, and
         # the targets as id lists for training (cut to max_target_length tokens, then </s>).
-        self.target_vocabularies, self.references = {}, {}
+        self.target_vocabularies = run_target_vocabularies(self.tasks, self.data, shared=uses_shared_decoder(run, data))
+        self.references = {}
         for task in self.tasks:
             if self.data[task].card.kind.is_generation:
-                from mtl_core.tasks.seq2seq import encode_targets, target_vocabulary
-
                 original = self.data[task]
-                self.target_vocabularies[task] = target_vocabulary(original)
                 self.references[task] = {name: list(getattr(original, name).targets)
                                          for name in ("train", "validation", "test")}
                 self.data[task] = encode_targets(original, self.target_vocabularies[task], self.spec.max_target_length)
