@@ -219,10 +219,11 @@ def configurations_frame(summaries: Iterable[tuple[Mapping[str, Any], Mapping[st
     CONFIGURATION_IDENTITY ("name": "<experiment name or id> · <label>", "configuration": its id, "label": its
     label in that experiment, "tasks": "a+b"),
     the configuration's settings (`flat_settings`), "Δ <task> %" for each task it trained and "Δm %" as
-    experiment_summary has them (empty until a multi-task run and its baselines completed), and "seeds"
-    (the fewest paired seeds of its tasks).
+    experiment_summary has them (empty until a multi-task run and its baselines completed), "seeds" (the
+    fewest paired seeds of its tasks), and "test <task> <metric>": the multi-task runs' test value of each
+    task's primary metric, mean over seeds (experiment_summary's "mtl").
     """
-    rows, setting_columns, tasks = [], [], []
+    rows, setting_columns, tasks, tests = [], [], [], []
     for experiment, summary in summaries:
         for entry in summary.get("configurations", []):
             settings = flat_settings(entry["configuration"])
@@ -236,11 +237,17 @@ def configurations_frame(summaries: Iterable[tuple[Mapping[str, Any], Mapping[st
                 row[delta_column(task)] = values.get("delta_pct")
             row[DELTA_M] = entry.get("delta_m_pct")
             row["seeds"] = min((values.get("n_seeds", 0) for values in entry["tasks"].values()), default=0)
+            for task, values in entry["tasks"].items():
+                column = test_column(task, values["metric"])
+                tests.append(column)
+                row[column] = values.get("mtl")
             rows.append(row)
     deltas = delta_columns(dict.fromkeys(tasks))
-    columns = CONFIGURATION_IDENTITY + _ordered(setting_columns, ["sharing", "weighting"]) + deltas + [DELTA_M, "seeds"]
+    tests = list(dict.fromkeys(tests))
+    columns = (CONFIGURATION_IDENTITY + _ordered(setting_columns, ["sharing", "weighting"]) + deltas
+               + [DELTA_M, "seeds"] + tests)
     frame = pd.DataFrame(rows, columns=columns)
-    for column in [*deltas, DELTA_M]:
+    for column in [*deltas, DELTA_M, *tests]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 
@@ -264,9 +271,10 @@ def experiments_on(table: pd.DataFrame, tasks: str) -> list[str]:
 
 
 def setting_columns(frame: pd.DataFrame) -> list[str]:
-    """The settings columns of a configurations_frame (neither identity, Δ, seeds nor front membership)."""
-    return [c for c in frame.columns
-            if c not in CONFIGURATION_IDENTITY and not c.startswith("Δ") and c not in ("seeds", ON_FRONT)]
+    """The settings columns of a configurations_frame (neither identity, Δ, test values, seeds nor front
+    membership)."""
+    return [c for c in frame.columns if c not in CONFIGURATION_IDENTITY and not c.startswith(("Δ", "test "))
+            and c not in ("seeds", ON_FRONT)]
 
 
 def varying_fields(frame: pd.DataFrame) -> list[str]:
@@ -292,13 +300,18 @@ def pareto_front(values: np.ndarray) -> list[bool]:
     return out
 
 
-def front_frame(frame: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
-    """The configurations of `frame` on exactly `tasks` (in any order) that have Δ for every one of them, with
-    ON_FRONT (the Pareto front of their Δ_t, `pareto_front`); the rows still waiting for a Δ are left out."""
-    columns = delta_columns(tasks)
+def front_frame(frame: pd.DataFrame, tasks: Sequence[str], columns: Sequence[str] | None = None,
+                higher_is_better: Sequence[bool] | None = None) -> pd.DataFrame:
+    """The configurations of `frame` on exactly `tasks` (in any order) that have a value in every one of
+    `columns` (default: Δ of each task), with ON_FRONT, the Pareto front over those columns (`pareto_front`;
+    `higher_is_better` per column, default all True as for Δ, so a test metric such as mse can be given with
+    False). Rows still waiting for a value are left out."""
+    columns = list(columns or delta_columns(tasks))
+    signs = np.array([1.0 if better else -1.0 for better in (higher_is_better or [True] * len(columns))])
     same = frame["tasks"].map(task_set) == task_set("+".join(tasks))
     rows = frame[same & frame[columns].notna().all(axis=1)].reset_index(drop=True)
-    rows[ON_FRONT] = pareto_front(rows[columns].to_numpy()) if len(rows) else pd.Series(dtype=bool)
+    rows[ON_FRONT] = pareto_front(rows[columns].to_numpy(dtype=float) * signs) if len(rows) else \
+        pd.Series(dtype=bool)
     return rows
 
 

@@ -4,7 +4,7 @@ and label is an argument (as in dashboard/charts_weighting.py), so the page pass
 
     frame = across.front_frame(configurations, tasks)
     fig = parallel_coordinates(frame, across.varying_fields(frame), tasks, title=..., ...)
-    fig = pareto_chart(frame, tasks, x_task, y_task, title=..., ...)
+    fig = pareto_chart(frame, across.delta_column(x_task), across.delta_column(y_task), join=True, title=..., ...)
 """
 from __future__ import annotations
 
@@ -58,32 +58,34 @@ def parallel_coordinates(frame: pd.DataFrame, fields: Sequence[str], tasks: Sequ
     return fig
 
 
-def pareto_chart(frame: pd.DataFrame, tasks: Sequence[str], x_task: str, y_task: str, *, title: str, x_title: str,
-                 y_title: str, names: Mapping[str, str]) -> go.Figure:
-    """Each configuration a point at (Δ of x_task, Δ of y_task); the configurations on the Pareto front of all
-    of `tasks` in blue, named beside the point, the dominated ones in grey. With two tasks the front is joined
-    by a line. `frame`: across.front_frame with a "name" column; `names`: legend names for "front", "dominated".
-    The separate models sit at (0, 0), where the dotted lines cross."""
+def pareto_chart(frame: pd.DataFrame, x: str, y: str, *, join: bool, title: str, x_title: str, y_title: str,
+                 names: Mapping[str, str], number: str = "+.2f", origin: bool = True) -> go.Figure:
+    """Each configuration a point at (its `x` column, its `y` column); the configurations on the front
+    (across.ON_FRONT) in blue, named beside the point, the dominated ones in grey; `join`: the front joined by a
+    line (a front over exactly these two columns). `frame`: across.front_frame; `names`: legend names for
+    "front" and "dominated"; `number`: how hover text formats the values; `origin`: dotted lines through 0 (for
+    Δ: the separate models sit where they cross)."""
     if frame.empty:
         return empty_figure(title)
-    x, y = across.delta_column(x_task), across.delta_column(y_task)
     fig = go.Figure()
     for on_front, part in ((True, frame[frame[across.ON_FRONT]]), (False, frame[~frame[across.ON_FRONT]])):
         if part.empty:
             continue
-        if on_front and len(tasks) == 2:
+        if on_front and join:
             part = part.sort_values(x)
-        hover = [f"{row['name']}<br>{x_title}: {row[x]:+.2f}<br>{y_title}: {row[y]:+.2f}"
+        hover = [f"{row['name']}<br>{x_title}: {row[x]:{number}}<br>{y_title}: {row[y]:{number}}"
                  f"<br>Δm: {row[across.DELTA_M]:+.2f} %" for _, row in part.iterrows()]
         fig.add_trace(go.Scatter(
-            x=part[x].tolist(), y=part[y].tolist(), name=names["front" if on_front else "dominated"], hovertext=hover, hoverinfo="text",
-            mode=("lines+markers+text" if len(tasks) == 2 else "markers+text") if on_front else "markers",
+            x=part[x].tolist(), y=part[y].tolist(), name=names["front" if on_front else "dominated"],
+            hovertext=hover, hoverinfo="text",
+            mode=("lines+markers+text" if join else "markers+text") if on_front else "markers",
             text=list(part["name"]) if on_front else None, textposition="top center", textfont=dict(size=12),
             line=dict(color=POSITIVE_COLOUR, width=2),
             marker=dict(size=13 if on_front else 10, color=POSITIVE_COLOUR if on_front else DOMINATED_COLOUR,
                         line=dict(color="white", width=1))))
-    fig.add_hline(y=0, line=dict(color=NOISE_COLOUR, width=1, dash="dot"))
-    fig.add_vline(x=0, line=dict(color=NOISE_COLOUR, width=1, dash="dot"))
+    if origin:
+        fig.add_hline(y=0, line=dict(color=NOISE_COLOUR, width=1, dash="dot"))
+        fig.add_vline(x=0, line=dict(color=NOISE_COLOUR, width=1, dash="dot"))
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return _layout(fig, title, height=520)

@@ -167,6 +167,7 @@ def test_configurations_copy_delta_from_the_experiment_summary_and_vary_in_shari
         assert row["Δm %"] == entry["delta_m_pct"]
         for task in SYNTH:
             assert row[f"Δ {task} %"] == entry["tasks"][task]["delta_pct"]
+            assert row[f"test {task} mse"] == entry["tasks"][task]["mtl"]
         # and independently: Δ_t = ±(multi-task − single-task) / single-task × 100 from the stored test values
         runs = [r for r in store.runs(row["experiment"]) if r["status"] == "completed"]
         for task in SYNTH:
@@ -210,6 +211,17 @@ def test_front_frame_takes_the_configurations_on_the_tasks_in_any_order_with_eve
     assert list(rows["name"]) == ["p", "q", "t"] and list(rows[across.ON_FRONT]) == [True, True, False]
 
 
+def test_a_front_over_a_lower_is_better_metric_keeps_the_lowest():
+    frame = pd.DataFrame({"name": ["p", "q", "r"], "tasks": ["a+b"] * 3, "test a mse": [1.0, 2.0, 0.5],
+                          "test b acc": [0.9, 0.95, 0.8], "Δm %": [0.0, 0.0, 0.0]})
+    # p: lower mse than q but lower accuracy, so both are on the front; r: lowest mse, lowest accuracy, also on it
+    rows = across.front_frame(frame, ["a", "b"], ["test a mse", "test b acc"], [False, True])
+    assert list(rows[across.ON_FRONT]) == [True, True, True]
+    frame.loc[1, "test a mse"] = 0.9  # q now beats p on both: lower mse, higher accuracy
+    rows = across.front_frame(frame, ["a", "b"], ["test a mse", "test b acc"], [False, True])
+    assert list(rows[across.ON_FRONT]) == [False, True, True]
+
+
 def test_task_sets_name_the_multi_task_runs_tasks_whatever_their_order():
     table = pd.DataFrame({"kind": ["mtl", "mtl", "stl", "mtl", "mtl"], "experiment": ["e1", "e2", "e2", "e3", "e3"],
                           "tasks": ["b+a", "a+b", "a", "a+c", "a+c"]})
@@ -231,8 +243,8 @@ def test_charts_draw_one_line_and_one_point_per_configuration(trained):
     assert [sharing.ticktext[v] for v in sharing.values] == list(frame["sharing"])
     assert list(trace.dimensions[4].values) == pytest.approx(list(frame["Δ synth_2 %"]))
     assert list(trace.dimensions[2].ticktext) == ["0.01", "—"]  # hard sharing has no λ_soft
-    pareto = charts_across.pareto_chart(frame, SYNTH, *SYNTH, title="p", x_title="x", y_title="y",
-                                        names={"front": "front", "dominated": "dominated"})
+    pareto = charts_across.pareto_chart(frame, *across.delta_columns(SYNTH), join=True, title="p", x_title="x",
+                                        y_title="y", names={"front": "front", "dominated": "dominated"})
     drawn = {trace.name: len(trace.x) for trace in pareto.data}
     assert sum(drawn.values()) == 2 and drawn.get("front") == sum(frame[across.ON_FRONT])
 
@@ -325,3 +337,16 @@ def test_the_tab_in_chinese(trained):
     assert any(c.value == "6 个运行中的 6 个" for c in at.caption)
     groups = at.dataframe[1].value
     assert groups["sharing"].tolist() == ["hard", "soft", "—"] and groups["runs"].tolist() == [1, 1, 4]
+
+
+def test_the_front_over_the_test_metric_follows_its_link(trained):
+    at = open_runs(view="All experiments", all_front="metric")
+    assert not at.exception, [e.value for e in at.exception]
+    configurations = at.dataframe[-1].value
+    columns = ["test synth_1 mse", "test synth_2 mse"]
+    assert configurations[across.ON_FRONT].tolist() == across.pareto_front(-configurations[columns].to_numpy())
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    pareto = next(s for s in specs if s["layout"]["title"]["text"].startswith("Pareto front of the multi-task"))
+    assert pareto["layout"]["xaxis"]["title"]["text"] == "synth_1 mse (lower is better)"
+    assert sum(len(trace["x"]) for trace in pareto["data"]) == 2
+    assert at.query_params["all_front"] in ("metric", ["metric"])

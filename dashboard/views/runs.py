@@ -301,6 +301,14 @@ TEXT = {
     "pareto_help": {"en": "A configuration is on the front when no other one is at least as good on every task "
                           "and better on one; equal configurations are on it together.",
                     "zh": "若没有其他配置在每个任务上都至少一样好且在某个任务上更好，则该配置位于前沿；相同的配置一起位于前沿。"},
+    "pareto_metric": {"en": "Pareto front of the multi-task test metrics over {tasks}",
+                      "zh": "{tasks} 上多任务测试指标的帕累托前沿"},
+    "front_over": {"en": "Front over", "zh": "前沿依据"},
+    "front_over.delta": {"en": "Δ_t against each experiment's own baselines", "zh": "相对各实验自身基线的 Δ_t"},
+    "front_over.metric": {"en": "the multi-task test metric (mean over seeds)", "zh": "多任务测试指标（各种子的均值）"},
+    "metric_axis": {"en": "{task} {metric} ({better})", "zh": "{task} {metric}（{better}）"},
+    "better.higher": {"en": "higher is better", "zh": "越高越好"},
+    "better.lower": {"en": "lower is better", "zh": "越低越好"},
     "pareto_x": {"en": "Horizontal axis", "zh": "横轴"},
     "pareto_y": {"en": "Vertical axis", "zh": "纵轴"},
     "front": {"en": "on the Pareto front", "zh": "位于帕累托前沿"},
@@ -452,19 +460,38 @@ def across_configurations(table: pd.DataFrame) -> None:
                     key="all_parcoords")
 
     st.caption(tx("pareto_help"))
+    cards = data.task_cards(tasks)
+    bases = ["delta", "metric"] if all(task in cards for task in tasks) else ["delta"]
+    from_link("all_front", bases, multi=False)
+    basis = st.radio(tx("front_over"), bases, horizontal=True, key="all_front",
+                     format_func=lambda value: tx(f"front_over.{value}"))
+    to_link("all_front", "" if basis == "delta" else basis)
+    if basis == "delta":
+        columns, labels, better = across.delta_columns(tasks), delta_labels, None
+    else:
+        columns = [across.test_column(task, cards[task]["metric"]) for task in tasks]
+        labels = {task: tx("metric_axis", task=task, metric=cards[task]["metric"],
+                           better=tx("better.higher" if cards[task]["higher_is_better"] else "better.lower"))
+                  for task in tasks}
+        better = [bool(cards[task]["higher_is_better"]) for task in tasks]
+    front = across.front_frame(frame, tasks, columns, better)
     if len(tasks) > 2:
         x_col, y_col = st.columns(2)
         x_task = x_col.selectbox(tx("pareto_x"), tasks, index=0, key="all_x", bind="query-params")
         y_task = y_col.selectbox(tx("pareto_y"), tasks, index=1, key="all_y", bind="query-params")
     else:
         x_task, y_task = tasks
-    st.plotly_chart(charts_across.pareto_chart(points, tasks, x_task, y_task, title=tx("pareto", tasks=", ".join(tasks)),
-                                               x_title=delta_labels[x_task], y_title=delta_labels[y_task],
+    title = tx("pareto" if basis == "delta" else "pareto_metric", tasks=", ".join(tasks))
+    st.plotly_chart(charts_across.pareto_chart(front, columns[tasks.index(x_task)], columns[tasks.index(y_task)],
+                                               join=len(tasks) == 2, title=title, x_title=labels[x_task],
+                                               y_title=labels[y_task], number="+.2f" if basis == "delta" else ".4g",
+                                               origin=basis == "delta",
                                                names={"front": tx("front"), "dominated": tx("dominated")}),
                     key="all_pareto")
-    st.caption(tx("on_front", names="; ".join(points.loc[points[across.ON_FRONT], "name"])))
-    shown = points[[*across.CONFIGURATION_IDENTITY, *fields, *across.delta_columns(tasks), across.DELTA_M,
-                    "seeds", across.ON_FRONT]]
+    st.caption(tx("on_front", names="; ".join(front.loc[front[across.ON_FRONT], "name"])))
+    tests = [c for c in front.columns if c.startswith("test ")]
+    shown = front[[*across.CONFIGURATION_IDENTITY, *fields, *across.delta_columns(tasks), across.DELTA_M, *tests,
+                   "seeds", across.ON_FRONT]]
     st.dataframe(shown, hide_index=True, width="stretch", key="all_configurations_table")
     st.download_button(tx("download.configurations"), across.csv_text(shown), f"configurations-{task_set}.csv",
                        mime="text/csv", key="download_all_configurations")
