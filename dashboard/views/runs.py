@@ -11,8 +11,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import across, charts, charts_across, data, state
-from dashboard import samples
+from dashboard import across, charts, charts_across, data, samples, state
 from dashboard import charts_weighting as cw
 from dashboard.i18n import current_language, language_switch, localise_figure, t
 from dashboard.widgets import experiment_picker
