@@ -197,6 +197,11 @@ def test_two_number_word_languages_train_beat_copying_the_source_and_get_delta_a
         entry = summary["tasks"][task]
         assert entry["metric"] == "chrf" and entry["stl"] is not None
         assert entry["delta_pct"] == pytest.approx((entry["mtl"] - entry["stl"]) / entry["stl"] * 100)
+        # BLEU beside the primary chrF, from the same runs (what `run --json` prints for each direction).
+        baseline = next(r for r in map(store.run, run_ids) if r["kind"] == "stl" and r["tasks"] == [task])
+        bleu = entry["other_metrics"]["bleu"]
+        assert bleu["mtl"] == pytest.approx(test["bleu"])
+        assert bleu["stl"] == pytest.approx(baseline["result"]["test"][task]["bleu"])
         validation = store.metrics([run_ids[0]], names=["chrf"]).query("split == 'validation' and task == @task")
         assert validation["value"].iloc[-1] > validation["value"].iloc[0]  # it learned
     conflict = summary["conflict"]["numwords_fr|numwords_fr_be"]

@@ -183,6 +183,8 @@ def _compare_configuration(config_id, config, mtl_runs, baselines, cards, valida
                     rows.append({"task": task, "seed": run["seed"], "kind": kind, "value": value,
                                  "higher_is_better": cards[task].higher_is_better, "metric": cards[task].metric})
     compared = compare_runs(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)))
+    for task, others in _other_metrics(config["tasks"], mtl_runs, baseline_runs, cards).items():
+        compared["tasks"][task]["other_metrics"] = others
     for task in config["tasks"]:  # a task with no completed run yet still has its row
         compared["tasks"].setdefault(task, {"metric": cards[task].metric,
                                             "higher_is_better": cards[task].higher_is_better, "mtl": None,
@@ -219,6 +221,33 @@ def _compare_configuration(config_id, config, mtl_runs, baselines, cards, valida
         "suggested_steps": suggested_steps(budget) if still else None,
         "notes": notes,
     }
+
+
+# Reported beside a generation task's primary metric (its card's, used for Δ_t and Δm), as papers report both.
+GENERATION_METRICS = ("bleu", "chrf")
+
+
+def _other_metrics(tasks, mtl_runs, baseline_runs, cards) -> dict[str, dict[str, dict]]:
+    """Per generation task, BLEU and chrF besides its primary metric: {metric: {mtl, stl, delta_pct, n_seeds}}
+    from the same paired runs as the primary comparison (informational: Δm uses the primary metric only)."""
+    out: dict[str, dict[str, dict]] = {}
+    for task in tasks:
+        if str(getattr(cards[task].kind, "value", cards[task].kind)) != "seq2seq":
+            continue
+        for metric in GENERATION_METRICS:
+            if metric == cards[task].metric:
+                continue
+            rows = []
+            for run in mtl_runs:
+                for kind, source in (("mtl", run), ("stl", baseline_runs.get((task, run["seed"])))):
+                    value = test_value(source, task, metric)
+                    if value is not None:
+                        rows.append({"task": task, "seed": run["seed"], "kind": kind, "value": value,
+                                     "higher_is_better": True, "metric": metric})
+            if rows:
+                entry = compare_runs(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)))["tasks"][task]
+                out.setdefault(task, {})[metric] = {key: entry.get(key) for key in ("mtl", "stl", "delta_pct", "n_seeds")}
+    return out
 
 
 def test_value(run: Mapping[str, Any] | None, task: str, metric: str) -> float | None:
