@@ -106,8 +106,10 @@ def cache_key(name: str, source_files: Iterable[Path], settings: dict) -> str:
     """Identifies one parsed dataset: what it is called, the bytes it came from and how it was loaded."""
     digest = hashlib.sha256()
     digest.update(f"v{CACHE_VERSION}\0{name}\0".encode())
-    for path in sorted(Path(p) for p in source_files):
-        digest.update(f"{path.name}\0{file_digest(path)}\0".encode())
+    # By file name and content only, never by where the files are: the same data in another data home, or the
+    # code in another checkout, has the same key (the shipped catalog index relies on it).
+    for file_name, content in sorted((Path(p).name, file_digest(Path(p))) for p in source_files):
+        digest.update(f"{file_name}\0{content}\0".encode())
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return f"{name}-{digest.hexdigest()[:24]}"
 

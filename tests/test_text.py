@@ -75,3 +75,16 @@ def test_cache_key_follows_file_contents_and_settings(tmp_path):
     source.write_text("two, longer")  # a different size, so the digest memo cannot mask the change
     text._file_digests.clear()
     assert cache_key("task", [source], {"seed": 0}) != key
+
+
+def test_cache_key_does_not_depend_on_where_the_files_are(tmp_path):
+    """The same data in another data home and the code in another checkout give the same key, whatever the
+    folders' names sort like (the catalog index shipped with the package is keyed this way)."""
+    for folder in ("a_data", "z_data", "m_code"):
+        (tmp_path / folder).mkdir()
+    for data in ("a_data", "z_data"):
+        (tmp_path / data / "train.txt").write_text("rows")
+    (tmp_path / "m_code" / "parser.py").write_text("code")
+    first = cache_key("task", [tmp_path / "a_data" / "train.txt", tmp_path / "m_code" / "parser.py"], {"seed": 0})
+    moved = cache_key("task", [tmp_path / "z_data" / "train.txt", tmp_path / "m_code" / "parser.py"], {"seed": 0})
+    assert first == moved
