@@ -217,7 +217,9 @@ def _init_ray():
         ray.init(address=address, **kwargs)
         return ray
     cpus = int(os.environ.get("MTL_EXPLORER_RAY_CPUS", "0")) or min(2, os.cpu_count() or 1)
-    ray.init(num_cpus=cpus, dashboard_host=LOOPBACK, **kwargs)
+    # address="local": a new private Ray even when another one runs on this machine (`ray.init()` would join
+    # the newest cluster started here, whoever started it).
+    ray.init(address="local", num_cpus=cpus, dashboard_host=LOOPBACK, **kwargs)
     return ray
 
 
