@@ -409,7 +409,7 @@ def run_progress(run: Mapping[str, Any], now: float) -> tuple[float, float | Non
         return 1.0, 0.0
     if not total:
         return 0.0, None
-    fraction = min(1.0, step / total)
+    fraction = min(1.0, max(0.0, step / total))
     started = run.get("started_at")
     if run.get("status") != "running" or not started or step <= 0:
         return fraction, None

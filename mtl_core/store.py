@@ -513,11 +513,12 @@ class Store:
                 conn.execute("UPDATE runs SET heartbeat_at=?, step=MAX(step, ?) WHERE id=?", (time.time(), step, run_id))
 
     def truncate_after(self, run_id: str, step: int) -> None:
-        """Before resuming from a checkpoint at `step`, drop rows the resumed run will write again."""
+        """Before resuming from a checkpoint at `step`, drop rows the resumed run will write again (step -1: a clean
+        restart drops them all). The run's step, the steps it has done, is never below 0."""
         with self.transaction() as conn:
             for table in ("metrics", "conflict", "affinity", "generation_samples"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id=? AND step>?", (run_id, step))
-            conn.execute("UPDATE runs SET step=? WHERE id=?", (step, run_id))
+            conn.execute("UPDATE runs SET step=? WHERE id=?", (max(step, 0), run_id))
 
     def metrics(self, run_ids: Iterable[str], names: Iterable[str] | None = None) -> "pd.DataFrame":
         return self._series("metrics", run_ids, "name", names)

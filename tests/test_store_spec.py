@@ -108,3 +108,21 @@ def test_seeds_given_as_text_are_parsed_or_named():
     with pytest.raises(UserError, match="unknown task 'nope'") as error:
         ExperimentSpec(tasks=["nope"]).validated()
     assert error.value.field == "tasks"
+
+
+def test_a_run_restarting_from_scratch_shows_zero_steps_never_a_negative_progress(tmp_path):
+    """A warm worker claims a run at once; between the claim and the first step the Runs page reads it, and its
+    progress bar must get a value in [0, 1] (a negative one was an error on the page)."""
+    from dashboard.state import run_progress
+    from mtl_core.train.runner import run_rows
+
+    store = Store(tmp_path / "runs.sqlite")
+    spec = ExperimentSpec(tasks=["synth_1", "synth_2"], steps=50, baselines=False).validated()
+    _, [run_id] = store.create_experiment(spec.to_json(), run_rows(spec.runs()))
+    assert store.claim_run(run_id, pid=1)
+    store.update_run(run_id, total_steps=50)
+    store.truncate_after(run_id, -1)  # what a clean (re)start does before its first step
+    run = store.run(run_id)
+    assert run["step"] == 0
+    assert run_progress(run, now=run["started_at"] + 1) == (0.0, None)
+    assert run_progress({**run, "step": -1}, now=run["started_at"] + 1)[0] == 0.0  # a row written before the fix
