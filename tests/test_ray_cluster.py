@@ -106,7 +106,10 @@ def _address(hex_address: str, width: int) -> str:
 
 
 def ray_sockets() -> list[tuple[int, str, str, str, str]]:
-    """(pid, command, state, local, remote) of every TCP socket held by a Ray process or our Ray driver."""
+    """(pid, command, state, local, remote) of every TCP socket held by a Ray process or our Ray driver.
+
+    The command is whole: a checkout at a long path puts "gcs_server" past any fixed cut of the binary's path.
+    """
     sockets = _sockets()
     held = []
     for entry in Path("/proc").iterdir():
@@ -121,7 +124,7 @@ def ray_sockets() -> list[tuple[int, str, str, str, str]]:
             continue
         for link in links:
             if link.startswith("socket:[") and (inode := link[8:-1]) in sockets:
-                held.append((int(entry.name), command[:80], *sockets[inode]))
+                held.append((int(entry.name), command, *sockets[inode]))
     return held
 
 
@@ -159,7 +162,7 @@ def test_an_experiment_spreads_over_both_nodes_on_loopback_only(ray_backend, clu
     assert any(state == "LISTEN" and "gcs_server" in command for _, command, state, _, _ in sockets)
     off_loopback = [s for s in sockets if s[2] == "LISTEN" and not is_loopback(s[3])
                     or s[2] == "ESTABLISHED" and not (is_loopback(s[3]) and is_loopback(s[4]))]
-    assert not off_loopback, f"Ray sockets off loopback: {off_loopback}"
+    assert not off_loopback, f"Ray sockets off loopback: {[(pid, c[:120], *rest) for pid, c, *rest in off_loopback]}"
     assert not store_openers(store_path), "a Ray worker opened the submitting side's store"
 
     runs = wait_finished(store, run_ids, 300)
