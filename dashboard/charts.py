@@ -17,7 +17,9 @@ from plotly.subplots import make_subplots
 from mtl_core.analysis.compare import SIGN_CONVENTION
 from mtl_core.analysis.conflict_stats import smooth
 
-TASK_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+# One colour per task of a run (at most 13); red is kept for conflict and negative transfer.
+TASK_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+                "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5")
 POSITIVE_COLOUR = "#1f5fbf"  # multi-task better
 NEGATIVE_COLOUR = "#d62728"  # negative transfer: its own colour, never hidden
 BASELINE_COLOUR = "#9a9a9a"  # single-task bars

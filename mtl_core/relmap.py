@@ -39,13 +39,14 @@ import pandas as pd
 
 from mtl_core.errors import UserError
 from mtl_core.jsonable import finite_or_none
-from mtl_core.spec import MAX_TASKS, ExperimentSpec, RunSpec
+from mtl_core.spec import ExperimentSpec, RunSpec
 from mtl_core.store import FINISHED_STATUSES, Store
 
 if TYPE_CHECKING:
     from mtl_core.jobs import Backend
 
 MIN_TASKS = 2
+MAX_TASKS = 8  # T·(T−1)/2 pair runs per seed: 28 at eight tasks
 DEFAULT_PROBE_EXAMPLES = 64  # per task; CKA on 64 × T inputs is stable enough to rank pairs
 DEFAULT_MEASURE_EVERY = 10  # conflict / affinity every k steps when the spec says 0 (TAG's k)
 DEFAULT_MAX_GROUPS = 2

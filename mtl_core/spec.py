@@ -28,7 +28,8 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 TEXT_ENCODER_DEFAULT = "bilstm"
 VECTOR_ENCODER_DEFAULT = "mlp"
 MINILM_LAYERS = 6
-MAX_TASKS = 8
+# One run holds at most this many tasks: a recommender's target with 12 candidates (a map holds fewer).
+MAX_TASKS = 13
 MAX_BEAM_SIZE = 64
 MAX_TARGET_LENGTH = 1024
 # Learning rates that train each encoder well in a few hundred steps; fine-tuning MiniLM needs a small one.

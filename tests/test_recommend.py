@@ -65,7 +65,8 @@ def test_stage1_is_one_run_of_the_target_with_every_candidate():
 
 
 @pytest.mark.parametrize("target, candidates, message", [
-    (TARGET, ["synth_2"], "candidates: 2 to 7 candidates"),
+    (TARGET, ["synth_2"], "candidates: 2 to 12 candidates"),
+    (TARGET, [f"synth_{i}" for i in range(2, 15)], "candidates: 2 to 12 candidates .* at most 13 tasks.*got 13"),
     (TARGET, [TARGET, "synth_2"], "candidates: 'synth_1' is the target"),
     (TARGET, ["synth_2", "synth_2"], "candidates: synth_2 given twice"),
     (TARGET, ["synth_2", "nope"], "candidates: unknown task 'nope'"),
@@ -225,7 +226,7 @@ def cli(*args, store: Path, env=None, timeout=60):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--target", TARGET, "--candidates", "synth_2"], "candidates: 2 to 7 candidates"),
+    (["--target", TARGET, "--candidates", "synth_2"], "candidates: 2 to 12 candidates"),
     (["--target", TARGET, "--candidates", "synth_2,nope"], "candidates: unknown task 'nope'"),
     (["--candidates", "synth_2,synth_3"], "--target: required"),
     (["--target", TARGET], "--candidates: required"),
@@ -417,3 +418,42 @@ def test_the_recommend_selection_is_read_from_the_link_and_in_chinese(tmp_path, 
     assert at.button(key="rec_stage1").disabled is False
     assert "第 1 阶段" in at.button(key="rec_stage1").label
     assert at.query_params["candidates"] == "synth_2,synth_3"
+
+
+def test_stage1_ranks_twelve_candidates_in_one_run_with_the_rule_helpers_first(tmp_path, monkeypatch):
+    """The most a stage 1 takes: a target and 12 candidates (13 tasks) trained together in one run.
+
+    Six candidates label by the target's rule, six by another rule (each drawn from its own sentences); every
+    candidate gets an affinity and a cosine toward the target, and on average the same-rule candidates' cosine
+    with the target is above the others'.
+    """
+    import os
+
+    from mtl_core.tasks.user import add_user_task_from_bytes
+
+    env = dashboard_env(tmp_path / "home", tmp_path / "runs.sqlite")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    same = [f"same_{i}" for i in range(6)]
+    other = [f"other_{i}" for i in range(6)]
+    add_user_task_from_bytes(rule_csv(RULE_WORDS, 1), "target.csv", "target", "sentence_classification")
+    for i, name in enumerate(same):
+        add_user_task_from_bytes(rule_csv(RULE_WORDS, 10 + i), f"{name}.csv", name, "sentence_classification")
+    for i, name in enumerate(other):
+        words = OTHER_WORDS if i % 2 else OTHER_WORDS[::-1]
+        add_user_task_from_bytes(rule_csv(words, 20 + i), f"{name}.csv", name, "sentence_classification")
+    candidates = same + other
+    out = cli("--target", "target", "--candidates", ",".join(candidates), "--proxy-only", "--steps", "60",
+              "--max-train-examples", "60", "--hidden-size", "16", "--conflict-every", "2", "--json",
+              store=tmp_path / "runs.sqlite", env={**os.environ, **env}, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    (run,) = Store(tmp_path / "runs.sqlite").runs(result["recommendation_id"])
+    assert run["tasks"] == ["target", *candidates] and run["status"] == "completed"
+    for proxy in ("affinity", "mean_cos"):
+        assert sorted(result["stage1"]["rankings"][proxy]) == sorted(candidates)
+        assert all(result["stage1"]["proxies"][proxy][c] is not None for c in candidates)
+    cosine = result["stage1"]["proxies"]["mean_cos"]
+    assert np.mean([cosine[c] for c in same]) > np.mean([cosine[c] for c in other]), cosine
+    assert result["evidence"] == "proxy" and "proxy only" in result["text"]
+    stop_background(tmp_path / "runs.sqlite")
