@@ -12,9 +12,11 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch is installed first and pinned so that nothing pulls an unpinned (multi-gigabyte) build.
+# aclsum without its dependency (sienna, a JSON-loading helper): its JSONL files are read directly.
 $(VENV)/.installed: requirements.txt pyproject.toml | $(VENV)/bin/python
 	$(PIP) install torch==2.13.0
 	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps aclsum==0.1.2
 	$(PIP) install --no-deps -e .
 	touch $@
 
