@@ -13,8 +13,9 @@ from __future__ import annotations
 from mtl_core.errors import TaskUnavailableError, UnknownTaskError, UserError
 # Importing a source module registers its tasks; this order is the catalog's order.
 from mtl_core.tasks import atis, bbc, tweets, vader, wnut, brown, cmudict_tasks  # noqa: F401
-# Generation (seq2seq) tasks: headlines, verse translation, emoji names, number words, dialogue replies.
-from mtl_core.tasks import bbc_headline, verse, emoji_names, numwords, dialogue, cmudict_g2p  # noqa: F401
+# Generation (seq2seq) tasks: headlines, verse translation, emoji names, number words, dialogue replies,
+# aspect summaries of ACL papers.
+from mtl_core.tasks import bbc_headline, verse, emoji_names, numwords, dialogue, cmudict_g2p, aclsum  # noqa: F401
 from mtl_core.tasks import synthetic  # noqa: F401
 from mtl_core.tasks.base import TaskData, TaskSource
 from mtl_core.tasks.registry import builtin_sources
