@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard import text as _text
+from mtl_core.recommend_text import TEXTS as _RECOMMENDATION_TEXTS
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
@@ -415,7 +416,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "rec.scores": {"en": "How well each proxy predicted the measured gains", "zh": "各代理指标对实测增益的预测效果"},
     "rec.proxy": {"en": "proxy", "zh": "代理指标"},
     "rec.measured_candidates": {"en": "measured candidates", "zh": "已实测的候选任务"},
-    "rec.recommendation": {"en": "Recommendation", "zh": "推荐"},
+    "rec.recommendation_line": {"en": "Recommendation: {text}", "zh": "推荐：{text}"},
     "rec.cli": {"en": "Reproduce this recommendation from the command line:", "zh": "在命令行中复现此推荐："},
     "map.scatter_proxy": {"en": "Proxy to plot against the gain", "zh": "与增益对照的代理指标"},
     "map.scatter_title": {"en": "{proxy} against the measured transfer gain",
@@ -927,6 +928,25 @@ STRINGS: dict[str, dict[str, str]] = {
     "chart.f.selected_none": {"en": "the selected runs have no", "zh": "所选运行没有"},
     "chart.f.na": {"en": "n/a", "zh": "无"},
 }
+
+# The recommender's sentences (mtl_core/recommend_text.py holds the English; the CLI prints it).
+_RECOMMENDATION_ZH = {
+    "measured_helpers": "将 {target} 与 {first} 一起训练。提升了 {target} 的候选任务：{listed}（{evidence}）。",
+    "measured_none": "实测的候选任务都没有提升 {target}；损害最小的是 {best}（{gain}）。请单独训练 {target}（{evidence}）。",
+    "waiting": "等待第 1 阶段：尚未测得对 {target} 的{proxy}。",
+    "proxy": "按对 {target} 的{proxy}，{first} 排第一，其后是 {rest}：{evidence}。",
+    "stage2_training": " 第 2 阶段训练中：已完成 {done}/{total} 个运行。",
+    "evidence_measured": "在 {seeds} 个种子上实测",
+    "evidence_measured_one": "在 1 个种子上实测",
+    "evidence_no_map": "仅代理指标（本存储中还没有为该代理指标打分的相关性图）",
+    "evidence_map_target": "仅代理指标（在你最近的相关性图上 ρ = {rho}）",
+    "evidence_map_whole": "仅代理指标（在你最近的相关性图上 ρ = {rho}，按整张图计算）",
+    "no_other": "无其他任务",
+}
+STRINGS.update({f"rec.text.{key}": {"en": english, "zh": _RECOMMENDATION_ZH[key]}
+                for key, english in _RECOMMENDATION_TEXTS.items()})
+STRINGS["rec.text.join"] = {"en": ", ", "zh": "、"}
+
 
 # English fragments of dashboard/charts.py figures that localise_figure replaces (longest first).
 CHART_FRAGMENTS = ("step", "chart.raw", "chart.smoothed", "chart.noise_floor", "chart.below_zero", "chart.cosine_axis",

@@ -33,6 +33,7 @@ import numpy as np
 
 from mtl_core.analysis.proxies import DEFAULT_KS, ranking, score_column
 from mtl_core.errors import UserError
+from mtl_core.recommend_text import render_message
 from mtl_core.relmap import PROXIES, _metric_cards, _progress, _stl_representation, map_spec
 from mtl_core.spec import MAX_TASKS, ExperimentSpec, RunSpec
 from mtl_core.store import Store
@@ -268,7 +269,8 @@ def recommendation(store: Store, recommendation_id: str, proxy: str | None = Non
     "stage2": None or {"experiment_id", "progress", "chosen", "rank_by", "top_k", "seeds", "gains": {candidate:
     {"gain", "std", "seeds", "seed_gains", "note"}}, "ranking": measured candidates, best first},
     "scores": {proxy: {"rho", "rho_reason", "regret": {k: ...}, "candidates"}} (None before stage 2),
-    "regret_ks", "text", "evidence": "measured"|"proxy", "evidence_detail", "sign_convention", "notes"}.
+    "regret_ks", "text", "message" (the text as keys and values: render_message), "evidence": "measured"|"proxy",
+    "evidence_detail", "sign_convention", "notes"}.
     `proxy` names the proxy the proxy-only text rests on (default: stage 2's rank_by, else affinity).
     """
     experiment, spec, options = _stage1(store, recommendation_id)
@@ -303,7 +305,7 @@ def recommendation(store: Store, recommendation_id: str, proxy: str | None = Non
         if still:
             notes.append(f"Still improving at the end of training ({', '.join(still)}): those gains reflect learning "
                          "speed, not transfer; train longer before trusting them.")
-    text, evidence, detail = _recommendation_text(store, target, candidates, stage1, stage2, proxy)
+    text, evidence, detail, message = _recommendation_text(store, target, candidates, stage1, stage2, proxy)
     if stage1["progress"]["failed"]:
         notes.append("A stage-1 run failed or diverged; see `python -m mtl_core status "
                      f"{recommendation_id}`.")
@@ -319,6 +321,7 @@ def recommendation(store: Store, recommendation_id: str, proxy: str | None = Non
         "scores": scores,
         "regret_ks": list(ks),
         "text": text,
+        "message": message,
         "evidence": evidence,
         "evidence_detail": detail,
         "sign_convention": SIGN_CONVENTION,
@@ -327,33 +330,37 @@ def recommendation(store: Store, recommendation_id: str, proxy: str | None = Non
     }
 
 
-def _recommendation_text(store, target, candidates, stage1, stage2, proxy) -> tuple[str, str | None, dict]:
-    """(text, evidence, detail): measured once stage 2 has completed, else the proxy's ranking with its record."""
+def _recommendation_text(store, target, candidates, stage1, stage2, proxy) -> tuple[str, str | None, dict, dict]:
+    """(text, evidence, detail, message): measured once stage 2 has completed, else the proxy's ranking with its
+    record; `message` is the text as a key and values (render_message)."""
     if stage2 is not None and stage2["progress"]["completed"] == stage2["progress"]["total"] and stage2["ranking"]:
         gains = stage2["gains"]
         seeds = min(gains[c]["seeds"] for c in stage2["ranking"])
-        evidence = f"measured on {seeds} seed{'s' if seeds != 1 else ''}"
+        evidence = {"key": "evidence_measured_one" if seeds == 1 else "evidence_measured", "values": {"seeds": seeds}}
         helpers = [c for c in stage2["ranking"] if gains[c]["gain"] > 0]
         if helpers:
-            listed = ", ".join(f"{c} ({gains[c]['gain']:+.1f} %)" for c in helpers)
-            text = f"Train {target} with {helpers[0]}. Candidates that improved {target}: {listed} ({evidence})."
+            message = {"key": "measured_helpers", "evidence": evidence, "values": {
+                "target": target, "first": helpers[0], "listed": [f"{c} ({gains[c]['gain']:+.1f} %)" for c in helpers]}}
         else:
             best = stage2["ranking"][0]
-            text = (f"None of the measured candidates improved {target}; the least harmful is {best} "
-                    f"({gains[best]['gain']:+.1f} %). Train {target} alone ({evidence}).")
-        return text, "measured", {"seeds": seeds, "helpers": helpers}
+            message = {"key": "measured_none", "evidence": evidence,
+                       "values": {"target": target, "best": best, "gain": f"{gains[best]['gain']:+.1f} %"}}
+        return render_message(message), "measured", {"seeds": seeds, "helpers": helpers}, message
     proxy = proxy or (stage2 or {}).get("rank_by") or next(iter(stage1["rankings"]), "affinity")
     order = stage1["rankings"].get(proxy)
     if not order:
-        return (f"Waiting for stage 1: no {proxy} toward {target} measured yet.", None, {"proxy": proxy})
+        message = {"key": "waiting", "values": {"proxy": proxy, "target": target}}
+        return render_message(message), None, {"proxy": proxy}, message
     record = map_rho(store, proxy, target)
     if record is None:
-        evidence = "proxy only (no relatedness map in this store scores this proxy yet)"
+        evidence = {"key": "evidence_no_map"}
     else:
-        where = "" if record["scope"] == "target" else ", over the whole map"
-        evidence = f"proxy only (ρ on your last map: {record['rho']:.2f}{where})"
+        evidence = {"key": "evidence_map_target" if record["scope"] == "target" else "evidence_map_whole",
+                    "values": {"rho": f"{record['rho']:.2f}"}}
     scored = [c for c in order if stage1["proxies"][proxy][c] is not None]
-    text = f"{scored[0]} ranks first by {proxy} toward {target}, then {', '.join(scored[1:]) or 'no other'}: {evidence}."
+    message = {"key": "proxy", "evidence": evidence,
+               "values": {"first": scored[0], "proxy": proxy, "target": target, "rest": scored[1:]}}
     if stage2 is not None:
-        text += f" Stage 2 is training: {stage2['progress']['finished']}/{stage2['progress']['total']} runs finished."
-    return text, "proxy", {"proxy": proxy, "map": record}
+        message["suffix"] = {"key": "stage2_training", "values": {"done": stage2["progress"]["finished"],
+                                                                   "total": stage2["progress"]["total"]}}
+    return render_message(message), "proxy", {"proxy": proxy, "map": record}, message

@@ -406,6 +406,30 @@ def test_the_recommend_mode_shows_rankings_measured_gains_scores_and_the_evidenc
     assert at.button(key="rec_stage2").disabled is False and at.button(key="rec_stage1").disabled is True
 
 
+def test_the_recommendation_reads_in_chinese_with_the_same_evidence(tmp_path, monkeypatch):
+    """Measured: the sentence names the best helper and the seeds; proxy only: the proxy and ρ of the last map."""
+    store, rec_id, *_ = finished_recommendation(tmp_path)
+    at = map_page(tmp_path / "runs.sqlite", monkeypatch, mode="recommend", rec=rec_id, lang="zh")
+    assert at.success[0].value == ("推荐：将 synth_1 与 synth_4 一起训练。提升了 synth_1 的候选任务："
+                                   "synth_4 (+25.0 %)、synth_2 (+10.0 %)（在 3 个种子上实测）。")
+
+    other = tmp_path / "proxy"
+    other.mkdir()
+    store, map_id, *_ = hand_made_map(other)
+    rec_id = recommend.submit_stage1(RecordingBackend(store), spec(), TARGET, CANDIDATES)
+    (run,) = store.runs(rec_id)
+    store.update_run(run["id"], status="completed", result={"best_step": 1, "test": {}})
+    store.write_rows(affinity=[(run["id"], 0, c, TARGET, z) for c, z in zip(CANDIDATES, [0.1, 0.3, 0.2])])
+    result = recommend.recommendation(store, rec_id)
+    rho = result["evidence_detail"]["map"]["rho"]
+    at = map_page(other / "runs.sqlite", monkeypatch, mode="recommend", rec=rec_id, lang="zh")
+    assert at.info[-1].value == (f"推荐：按对 synth_1 的前瞻亲和度，synth_3 排第一，其后是 synth_4、synth_2："
+                                 f"仅代理指标（在你最近的相关性图上 ρ = {rho:.2f}，按整张图计算）。")
+    from mtl_core.recommend_text import render_message
+
+    assert render_message(result["message"]) == result["text"]  # the CLI's English from the same message
+
+
 def test_the_recommend_selection_is_read_from_the_link_and_in_chinese(tmp_path, monkeypatch):
     at = map_page(tmp_path / "runs.sqlite", monkeypatch, mode="recommend", target="synth_1",
                   candidates="synth_2,synth_3,nope", rec_steps="40", rec_cka="1")

@@ -15,7 +15,7 @@ import streamlit as st
 
 from dashboard import data, state
 from dashboard import charts_relatedness as rc
-from dashboard.i18n import language_switch, t
+from dashboard.i18n import DEFAULT_LANGUAGE, current_language, language_switch, t
 from dashboard.widgets import experiment_picker
 from mtl_core.errors import UserError
 
@@ -210,7 +210,7 @@ def recommendation_view(rec_id: str, polling: bool) -> None:
             st.caption(t("map.regret_explain"))
             recommend_scatter(result)
     box = st.success if result["evidence"] == "measured" else st.info
-    box(f"{t('rec.recommendation')}: {result['text']}", icon="🧭")
+    box(t("rec.recommendation_line", text=recommendation_text(result)), icon="🧭")
     if result["notes"]:
         with st.expander(t("map.notes")):
             st.markdown("\n".join(f"- {note}" for note in result["notes"]))
@@ -218,6 +218,16 @@ def recommendation_view(rec_id: str, polling: bool) -> None:
     st.code(recommend_cli_line(result), language="bash", wrap_lines=True)
     if polling and all(data.is_finished(data.runs(e)) for e in [rec_id, truth_of(rec_id)] if e):
         st.rerun()
+
+
+def recommendation_text(result: dict) -> str:
+    """The recommendation in the page's language; in English the CLI's own text, word for word."""
+    from mtl_core.recommend_text import TEXTS, render_message
+
+    if current_language() == DEFAULT_LANGUAGE:
+        return result["text"]
+    return render_message(result["message"], {key: t(f"rec.text.{key}") for key in TEXTS},
+                          proxy_name=lambda proxy: t(f"map.proxy.{proxy}"), join=t("rec.text.join").join)
 
 
 def ranking_table(result: dict) -> pd.DataFrame:
