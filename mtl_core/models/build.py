@@ -34,7 +34,8 @@ def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary, target_voca
 
     The run's encoder is built under seed (run seed, 'encoder') and each head under (run seed, 'head', task),
     in that order, whatever the mode; a single-task baseline is a hard-shared model of its one task. A generation
-    task's decoder outputs its target vocabulary (`target_vocabularies[task]`, else built from its training split).
+    task's decoder (of the spec's decoder_type) outputs its target vocabulary (`target_vocabularies[task]`, else
+    built from its training split).
     """
     spec = run.experiment
     first = data[run.tasks[0]]
@@ -49,15 +50,16 @@ def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary, target_voca
     experiment_mode = get_mode(spec.sharing)  # a baseline's head reads the layer its task reads in the experiment
     heads, layers = {}, {}
     generation = [t for t in run.tasks if data[t].card.kind.is_generation]
+    decoder_type = getattr(spec, "decoder_type", "gru")  # generation tasks: the GRU or the Transformer decoder
     shared_decoder = None
     if uses_shared_decoder(run, data):  # the target-language-tag model: one decoder, one tag per task
-        from mtl_core.models.decoder import GRUDecoderHead
+        from mtl_core.models.decoder import build_decoder
         from mtl_core.tasks.seq2seq import run_target_vocabularies
 
         vocabularies = target_vocabularies or run_target_vocabularies(run.tasks, data, shared=True)
         builder.seed("decoder", "shared")
-        shared_decoder = GRUDecoderHead(encoder.hidden_size, len(vocabularies[generation[0]]), dropout=spec.dropout,
-                                        tags=len(generation))
+        shared_decoder = build_decoder(decoder_type, encoder.hidden_size, len(vocabularies[generation[0]]),
+                                       dropout=spec.dropout, tags=len(generation), max_length=spec.max_target_length)
     for task in run.tasks:
         task_data = data[task]
         if shared_decoder is not None and task in generation:
@@ -77,7 +79,8 @@ def build_model(run: RunSpec, data: dict[str, TaskData], vocabulary, target_voca
                                  num_labels=len(task_data.labels) if task_data.labels else None,
                                  mean=float(targets.mean()) if targets is not None else 0.0,
                                  std=float(targets.std()) if targets is not None else 1.0, dropout=spec.dropout,
-                                 vocabulary_size=vocabulary_size)
+                                 vocabulary_size=vocabulary_size, decoder_type=decoder_type,
+                                 max_target_length=spec.max_target_length)
         layers[task] = experiment_mode.head_layer(spec, task, encoder.depth)
     sharing = spec.sharing if run.kind == "mtl" else "hard"
     return get_mode(sharing).build(encoder, heads, layers, spec, builder)

@@ -1,6 +1,7 @@
 """Task heads, one per task kind: they read one encoder layer and return (loss, predictions).
 
-Generation tasks (seq2seq) get the GRU decoder with attention of mtl_core/models/decoder.py, which also decodes."""
+Generation tasks (seq2seq) get a decoder of mtl_core/models/decoder.py, which also decodes: the GRU with attention
+(decoder_type 'gru') or the small Transformer decoder (decoder_type 'transformer')."""
 from __future__ import annotations
 
 import torch
@@ -60,12 +61,14 @@ class RegressionHead(nn.Module):
 
 
 def build_head(kind: TaskKind, hidden_size: int, *, num_labels: int | None = None, mean: float = 0.0,
-               std: float = 1.0, dropout: float = 0.0, vocabulary_size: int | None = None) -> nn.Module:
-    """The head of a task kind; a generation task's `vocabulary_size` is its target vocabulary's."""
+               std: float = 1.0, dropout: float = 0.0, vocabulary_size: int | None = None,
+               decoder_type: str = "gru", max_target_length: int = 64) -> nn.Module:
+    """The head of a task kind; a generation task's `vocabulary_size` is its target vocabulary's, its decoder of
+    `decoder_type` (gru, transformer) and `max_target_length` the spec's target-length cap."""
     if kind.is_generation:
-        from mtl_core.models.decoder import GRUDecoderHead
+        from mtl_core.models.decoder import build_decoder
 
-        return GRUDecoderHead(hidden_size, vocabulary_size, dropout=dropout)
+        return build_decoder(decoder_type, hidden_size, vocabulary_size, dropout=dropout, max_length=max_target_length)
     if kind.is_classification:
         return ClassificationHead(hidden_size, num_labels, dropout)
     if kind is TaskKind.TOKEN_TAGGING:
