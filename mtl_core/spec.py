@@ -23,6 +23,7 @@ ENCODERS = ("bilstm", "transformer", "minilm", "mlp")
 SAMPLING = ("all", "proportional", "temperature")
 GRADIENT_ROUTES = ("auto", "materialised")
 DECODERS = ("per_task", "shared")
+DECODER_TYPES = ("gru", "transformer")  # generation tasks: built by mtl_core/models/decoder.py::build_decoder
 DEVICES = ("auto", "cpu", "cuda", "mps")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 TEXT_ENCODER_DEFAULT = "bilstm"
@@ -83,6 +84,9 @@ class ExperimentSpec:
     # per_task: one decoder per generation task (one-to-many); shared: one decoder for every generation task of
     # the multi-task run, told the task by a learned tag (the target-language-tag model); baselines decode alone.
     decoder: str = "per_task"
+    # gru: a GRU decoder with attention over the encoder's token states; transformer: a small Transformer decoder
+    # (2 layers, causal self-attention, cross-attention over the token states). Either serves per_task and shared.
+    decoder_type: str = "gru"
     device: str = "auto"
     name: str = ""
 
@@ -195,6 +199,7 @@ class ExperimentSpec:
         spec.max_target_length = _integer("max_target_length", spec.max_target_length, 1, MAX_TARGET_LENGTH)
         spec.max_decode_examples = _integer("max_decode_examples", spec.max_decode_examples, 1, 10**7)
         _choice("decoder", spec.decoder, DECODERS)
+        _choice("decoder_type", spec.decoder_type, DECODER_TYPES)
         if spec.decoder == "shared":
             generation = [t for t, c in cards.items() if c.kind.is_generation]
             if len(generation) < 2:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from mtl_core.errors import UserError, file_error, os_error_reason
-from mtl_core.spec import DEVICES, ENCODERS, GRADIENT_ROUTES, OPTIMIZERS, SAMPLING, SHARING_MODES
+from mtl_core.spec import DECODER_TYPES, DEVICES, ENCODERS, GRADIENT_ROUTES, OPTIMIZERS, SAMPLING, SHARING_MODES
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +58,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     p("--max-target-length", type=int, help="generation tasks: target tokens trained on and decoded (default 64)")
     p("--decoder", choices=("per_task", "shared"), help="generation tasks: a decoder per task (default) or one "
                                                           "shared decoder told the task by a tag")
+    p("--decoder-type", choices=DECODER_TYPES, help="generation tasks: a GRU decoder with attention (default) or a "
+                                                    "small Transformer decoder")
     p("--max-decode-examples", type=int, help="generation tasks: validation examples decoded at each evaluation "
                                               "(default 200; the test split is decoded whole)")
     p("--device", choices=DEVICES)
@@ -72,7 +74,7 @@ OPTION_FIELDS = ("tasks", "sharing", "weights", "experts", "gradient_route", "so
                  "freeze_encoder", "dropout", "optimizer", "lr", "batch_size", "epochs", "steps", "seeds", "baselines",
                  "conflict_every", "noise_floor", "affinity_every", "probe_examples", "sampling", "temperature", "eval_every", "synthetic_correlation",
                  "data_seed", "max_train_examples", "max_tokens", "beam_size", "max_target_length",
-                 "max_decode_examples", "decoder", "device", "name")
+                 "max_decode_examples", "decoder", "decoder_type", "device", "name")
 
 
 def spec_from_args(args: argparse.Namespace):

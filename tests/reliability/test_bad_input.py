@@ -85,6 +85,7 @@ WRONG_TYPES = {
     "max_target_length": (2.5, "max_target_length: expected a whole number, got 2.5"),
     "max_decode_examples": ([200], "max_decode_examples: expected a whole number, got [200]"),
     "decoder": (1, "decoder: 1 is not one of per_task, shared"),
+    "decoder_type": (2, "decoder_type: 2 is not one of gru, transformer"),
     "device": (["cuda"], f"device: ['cuda'] is not one of {', '.join(DEVICES)}"),
     "name": (42, "name: expected a string, got 42"),
 }
