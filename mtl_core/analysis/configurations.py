@@ -8,7 +8,9 @@ soft sharing, the layers for hierarchical sharing, the number of experts for MMo
 training setting. Settings that
 only say how a run is measured (conflict / affinity / noise-floor intervals, probe inputs) or that
 describe the experiment (seeds, name, baselines, device) are not part of it: measuring never
-changes a run.
+changes a run. A setting added after runs were stored (the decoder type) is part of the configuration and
+the baseline identity only where it differs from its default, the value those runs trained with, so their ids
+and matches stay as they were.
 
 A task's baseline is the single-task run of that task with the same seed and the same training
 settings (encoder, budget, optimiser, data), whose head reads the same encoder layer: in a
@@ -34,6 +36,14 @@ NOT_TRAINING_FIELDS = frozenset({"conflict_every", "noise_floor", "affinity_ever
                                  "seeds", "name", "baselines", "device", "gradient_route"})
 # What a multi-task configuration sets beyond the training settings its baselines share.
 MULTI_TASK_FIELDS = ("tasks", "weights", "weighting", "sharing", "soft_lambda", "layers", "experts")
+# Training settings added after runs were stored, with the value every run stored without them trained with.
+LATER_DEFAULTS = {"decoder_type": "gru"}
+
+
+def _identity(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings as they enter an identity: a LATER_DEFAULTS field at its default is left out."""
+    return {key: value for key, value in settings.items()
+            if not (key in LATER_DEFAULTS and value == LATER_DEFAULTS[key])}
 
 
 def run_settings(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,6 +64,8 @@ def configuration(run: Mapping[str, Any]) -> dict[str, Any]:
     settings = run_settings(run)
     tasks = list(run["tasks"])
     config = {key: value for key, value in settings.items() if key not in NOT_TRAINING_FIELDS}
+    for key, default in LATER_DEFAULTS.items():  # shown for every run; its id leaves the default out
+        config[key] = settings.get(key, default)
     config["tasks"] = tasks
     config["weights"] = {t: float(settings.get("weights", {}).get(t, 1.0)) for t in tasks}
     config["weighting"] = weighting_of(settings)
@@ -85,14 +97,14 @@ def lambda_role(name: str | None) -> str | None:
 
 def configuration_id(config: Mapping[str, Any]) -> str:
     """A short, stable name for a configuration (the Compare page keeps it in its link)."""
-    digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha1(json.dumps(_identity(config), sort_keys=True).encode()).hexdigest()
     return f"c{digest[:8]}"
 
 
 def baseline_key(settings_or_config: Mapping[str, Any], task: str) -> str:
     """Runs with equal keys trained `task` alone or together under the same training settings and read it
     from the same layer: the identity a baseline must share with the multi-task run it is compared with."""
-    training = {key: value for key, value in settings_or_config.items()
+    training = {key: value for key, value in _identity(settings_or_config).items()
                 if key not in NOT_TRAINING_FIELDS and key not in MULTI_TASK_FIELDS}
     training["task"] = task
     training["head_layer"] = head_layer({**settings_or_config, "layers": settings_or_config.get("layers") or {}},
