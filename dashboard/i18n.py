@@ -344,6 +344,9 @@ STRINGS: dict[str, dict[str, str]] = {
                    "zh": "迁移增益 G(i→j)，%<br><sup>正值 = 辅助任务 i 提升目标任务 j</sup>"},
     "map.matrix.affinity": {"en": "Lookahead affinity Z(i→j), %<br><sup>positive = a step on i lowers j's loss</sup>",
                    "zh": "前瞻亲和度 Z(i→j)，%<br><sup>正值 = 在 i 上走一步会降低 j 的损失</sup>"},
+    "map.matrix.linear_affinity": {
+        "en": "Linearised lookahead affinity, %<br><sup>lr·⟨g_i, ∇L_j⟩ / L_j: the first-order Z(i→j)</sup>",
+        "zh": "线性化前瞻亲和度，%<br><sup>lr·⟨g_i, ∇L_j⟩ / L_j：Z(i→j) 的一阶近似</sup>"},
     "map.matrix.mean_cos": {"en": "Mean gradient cosine, %<br><sup>negative = conflict</sup>",
                    "zh": "平均梯度余弦，%<br><sup>负值 = 冲突</sup>"},
     "map.matrix.conflict_rate": {"en": "Conflict rate, %<br><sup>share of measurements with cos < 0</sup>",
@@ -359,6 +362,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "各代理指标与实测迁移增益在所有任务对上的 Spearman 秩相关（1 = 顺序相同，0 = 无关，−1 = 完全相反）。"
               "代理指标与真实增益往往相关性不高（Azorin 等，2023）：请以实测增益为准，代理指标只用来决定先测什么。"},
     "map.proxy.affinity": {"en": "lookahead affinity", "zh": "前瞻亲和度"},
+    "map.proxy.linear_affinity": {"en": "linearised affinity", "zh": "线性化亲和度"},
     "map.proxy.mean_cos": {"en": "mean gradient cosine", "zh": "平均梯度余弦"},
     "map.proxy.cka": {"en": "CKA", "zh": "CKA"},
     "map.proxy_value": {"en": "{proxy}: ρ = {rho:+.2f}", "zh": "{proxy}：ρ = {rho:+.2f}"},

@@ -8,10 +8,12 @@ Stage 1 (cheap, an experiment of kind "recommend"): one run of the target with e
 spec's first seed, conflict and lookahead affinity measured as in a relatedness map). Each proxy ranks
 the candidates by its value toward the target:
 - affinity: Z_{c→target}, the target's loss change after a step on candidate c (TAG, mean over steps);
+- linear_affinity: the same Z to first order from the Gram of the per-task gradients (Grad-TAG's idea), at
+  every conflict step, with no lookahead forward passes;
 - mean_cos: the mean gradient cosine of c and the target on the shared trunk;
 - cka: linear CKA of the single-task encoders of c and the target on the same probe inputs; only with
   `cka=True`, which also trains one single-task run per task (T + 1 more runs), as CKA needs them.
-Higher is "expected to help more" for all three.
+Higher is "expected to help more" for all four.
 
 Stage 2 (truth on demand, kind "recommend-truth"): the first k candidates of one proxy's ranking (k = None:
 all of them) trained as real pairs (target, c) against the target's single-task run, with seeds. The
@@ -140,11 +142,13 @@ def stage1_proxies(store: Store, recommendation_id: str) -> dict[str, dict[str, 
     done = [r for r in store.runs(recommendation_id) if r["status"] == "completed"]
     together = [r["id"] for r in done if r["kind"] == "mtl"]
     size = len(tasks)
-    affinity = np.full((size, size), np.nan)
-    records = store.affinity(together)
-    records = records[records["z"].notna()] if len(records) else records
-    if len(records):
-        affinity = affinity_matrix(records, tasks)
+    matrices = {}
+    for name, read in (("affinity", store.affinity), ("linear_affinity", store.linear_affinity)):
+        matrices[name] = np.full((size, size), np.nan)
+        records = read(together)
+        records = records[records["z"].notna()] if len(records) else records
+        if len(records):
+            matrices[name] = affinity_matrix(records, tasks)
     mean_cos = np.full((size, size), np.nan)
     rows = store.conflict(together, layers=["all"])
     rows = rows[rows["task_a"] != rows["task_b"]] if len(rows) else rows
@@ -158,7 +162,8 @@ def stage1_proxies(store: Store, recommendation_id: str) -> dict[str, dict[str, 
     out = {name: {} for name in PROXIES}
     for candidate in candidates:
         c = tasks.index(candidate)
-        out["affinity"][candidate] = finite_or_none(affinity[c, t])
+        for name, matrix in matrices.items():
+            out[name][candidate] = finite_or_none(matrix[c, t])
         out["mean_cos"][candidate] = finite_or_none(mean_cos[c, t])
         pair = encoders.get(target), encoders.get(candidate)
         out["cka"][candidate] = (finite_or_none(linear_cka(*pair))

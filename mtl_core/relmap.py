@@ -12,13 +12,15 @@ What each matrix is (rows = source / helper task i, columns = target task j; SCI
 - affinity Z_{i→j}: TAG lookahead affinity averaged over the recorded steps (and seeds) of the
   all-task run; without an all-task run (two tasks, --no-all) it comes from the pair runs, where each
   Z_{i→j} is measured with only i and j in training.
+- linear_affinity: the same Z to first order, lr·⟨g_i, ∇L_j⟩ / L_j from the Gram of the per-task gradients
+  at every conflict step (Grad-TAG's idea: no lookahead forward passes), from the same runs as affinity.
 - mean_cos / conflict_rate: gradient cosine on the whole shared trunk (layer 'all') and the share of
   measured steps with cos < 0, from the pair runs (each pair trained alone); from the all-task run
   when no pair run has them (cheap maps). Symmetric.
 - cka: linear CKA between the single-task encoders' pooled representations of one probe set (the
   first `probe_examples` validation inputs of every task), per seed, then averaged. Symmetric. Empty
   with a frozen MiniLM, whose single-task encoders are all the same (`cka_note` says so).
-- proxy_scores: per proxy (affinity, mean_cos, cka), how well it predicts the gain
+- proxy_scores: per proxy (affinity, linear_affinity, mean_cos, cka), how well it predicts the gain
   (mtl_core/analysis/proxies.py): per target column and overall, Spearman ρ and regret@1 / regret@3
   (percentage points of gain lost per chosen helper by taking the proxy's top k helpers of a target
   instead of its k best measured ones). proxy_rank_correlation keeps each proxy's overall ρ.
@@ -50,9 +52,9 @@ MAX_TASKS = 8  # T·(T−1)/2 pair runs per seed: 28 at eight tasks
 DEFAULT_PROBE_EXAMPLES = 64  # per task; CKA on 64 × T inputs is stable enough to rank pairs
 DEFAULT_MEASURE_EVERY = 10  # conflict / affinity every k steps when the spec says 0 (TAG's k)
 DEFAULT_MAX_GROUPS = 2
-PROXIES = ("affinity", "mean_cos", "cka")  # higher = expected to help more
+PROXIES = ("affinity", "linear_affinity", "mean_cos", "cka")  # higher = expected to help more
 REGRET_KS = (1, 3)
-MATRICES = ("transfer_gain", "transfer_gain_std", "affinity", "mean_cos", "conflict_rate", "cka")
+MATRICES = ("transfer_gain", "transfer_gain_std", "affinity", "linear_affinity", "mean_cos", "conflict_rate", "cka")
 SIGN_CONVENTION = ("transfer gain G_{i→j} in %: positive = training j together with i improved j's test metric "
                    "over j's single-task run (lower-is-better metrics are sign-flipped); rows = helper i, "
                    "columns = target j")
@@ -235,6 +237,13 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
         if len(records):
             affinity, affinity_source = affinity_matrix(records, tasks), source
             break
+    linear_affinity = np.full((size, size), np.nan)
+    for candidates in (all_task, pairs):
+        records = store.linear_affinity([r["id"] for r in candidates])
+        records = records[records["z"].notna()] if len(records) else records
+        if len(records):
+            linear_affinity = affinity_matrix(records, tasks)
+            break
 
     # gradient conflict on the whole shared trunk: the pair runs, else the all-task run
     conflict_source = None
@@ -265,7 +274,7 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
             per_seed_cka.append(matrix)
     cka, _ = _mean_over_seeds(per_seed_cka, size)
 
-    for matrix in (gain, gain_std, affinity, mean_cos, conflict_rate, cka):
+    for matrix in (gain, gain_std, affinity, linear_affinity, mean_cos, conflict_rate, cka):
         np.fill_diagonal(matrix, np.nan)
 
     def correlation(proxy: np.ndarray) -> float | None:
@@ -278,6 +287,7 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
         linkage, leaves = affinity_dendrogram(affinity, tasks)
         dendrogram = {"linkage": linkage.tolist(), "leaves": leaves}
 
+    proxies = {"affinity": affinity, "linear_affinity": linear_affinity, "mean_cos": mean_cos, "cka": cka}
     progress = _progress(runs)
     cheap = bool(options["cheap"])
     notes += _notes(cheap, progress, affinity_source, conflict_source, spec, gain_seeds, groups, max_groups)
@@ -297,14 +307,13 @@ def relatedness_map(store: Store, experiment_id: str, max_groups: int | None = N
         "transfer_gain_std": matrix_to_json(gain_std),
         "transfer_gain_seeds": gain_seeds,
         "affinity": matrix_to_json(affinity),
+        "linear_affinity": matrix_to_json(linear_affinity),
         "mean_cos": matrix_to_json(mean_cos),
         "conflict_rate": matrix_to_json(conflict_rate),
         "cka": matrix_to_json(cka),
         "cka_note": cka_note,
-        "proxy_rank_correlation": {"affinity": correlation(affinity), "mean_cos": correlation(mean_cos),
-                                   "cka": correlation(cka)},
-        "proxy_scores": {name: score_matrix(proxy, gain, tasks, REGRET_KS)
-                         for name, proxy in (("affinity", affinity), ("mean_cos", mean_cos), ("cka", cka))},
+        "proxy_rank_correlation": {name: correlation(proxy) for name, proxy in proxies.items()},
+        "proxy_scores": {name: score_matrix(proxy, gain, tasks, REGRET_KS) for name, proxy in proxies.items()},
         "regret_ks": list(REGRET_KS),
         "groups": groups,
         "max_groups": max_groups,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pandas is imported where a query needs it: submitting a run
     import pandas as pd
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 RUN_STATUSES = ("queued", "running", "completed", "cancelled", "interrupted", "diverged", "failed")
 FINISHED_STATUSES = ("completed", "cancelled", "interrupted", "diverged", "failed")
 RESUMABLE_STATUSES = ("cancelled", "interrupted")
@@ -148,6 +148,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, task, split, name)
     ) WITHOUT ROWID;
     """,
+    # 5: the linearised lookahead affinity (first-order Z from the Gram of the per-task gradients, Grad-TAG's idea):
+    #    recorded at every conflict step of a run with one shared trunk, beside the exact lookahead of `affinity`
+    """
+    CREATE TABLE linear_affinity (
+        run_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        source TEXT NOT NULL,                         -- the task whose gradient step is linearised
+        target TEXT NOT NULL,                         -- the task whose loss change is estimated
+        z REAL,
+        PRIMARY KEY (run_id, step, source, target)
+    ) WITHOUT ROWID;
+    """
 ]
 
 
@@ -495,7 +507,7 @@ class Store:
     # ---- series -------------------------------------------------------------------------------
     def write_rows(self, metrics: list[tuple] = (), conflict: list[tuple] = (), affinity: list[tuple] = (),
                    heartbeat: tuple[str, int] | None = None, samples: list[tuple] = (),
-                   signatures: list[tuple] = ()) -> None:
+                   signatures: list[tuple] = (), linear_affinity: list[tuple] = ()) -> None:
         """One transaction for a batch of rows; re-written rows (after a resume) replace the old ones."""
         with self.transaction() as conn:
             if samples:
@@ -508,6 +520,8 @@ class Store:
                 conn.executemany("INSERT OR REPLACE INTO conflict VALUES (?,?,?,?,?,?,?)", conflict)
             if affinity:
                 conn.executemany("INSERT OR REPLACE INTO affinity VALUES (?,?,?,?,?)", affinity)
+            if linear_affinity:
+                conn.executemany("INSERT OR REPLACE INTO linear_affinity VALUES (?,?,?,?,?)", linear_affinity)
             if heartbeat:
                 run_id, step = heartbeat
                 conn.execute("UPDATE runs SET heartbeat_at=?, step=MAX(step, ?) WHERE id=?", (time.time(), step, run_id))
@@ -516,7 +530,7 @@ class Store:
         """Before resuming from a checkpoint at `step`, drop rows the resumed run will write again (step -1: a clean
         restart drops them all). The run's step, the steps it has done, is never below 0."""
         with self.transaction() as conn:
-            for table in ("metrics", "conflict", "affinity", "generation_samples"):
+            for table in ("metrics", "conflict", "affinity", "linear_affinity", "generation_samples"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id=? AND step>?", (run_id, step))
             conn.execute("UPDATE runs SET step=? WHERE id=?", (max(step, 0), run_id))
 
@@ -528,6 +542,10 @@ class Store:
 
     def affinity(self, run_ids: Iterable[str]) -> "pd.DataFrame":
         return self._series("affinity", run_ids, None, None)
+
+    def linear_affinity(self, run_ids: Iterable[str]) -> "pd.DataFrame":
+        """The linearised lookahead affinity: columns run_id, step, source, target, z (as `affinity`)."""
+        return self._series("linear_affinity", run_ids, None, None)
 
     def generation_samples(self, run_ids: Iterable[str], task: str | None = None,
                            latest: bool = True) -> "pd.DataFrame":
@@ -758,6 +776,7 @@ class MetricWriter:
         self._metrics: list[tuple] = []
         self._conflict: list[tuple] = []
         self._affinity: list[tuple] = []
+        self._linear_affinity: list[tuple] = []
         self._samples: list[tuple] = []
         self._signatures: list[tuple] = []
         self._last_flush = time.monotonic()
@@ -772,6 +791,9 @@ class MetricWriter:
 
     def affinity(self, step: int, source: str, target: str, z: float) -> None:
         self._affinity.append((self.run_id, step, source, target, finite_or_none(z)))
+
+    def linear_affinity(self, step: int, source: str, target: str, z: float) -> None:
+        self._linear_affinity.append((self.run_id, step, source, target, finite_or_none(z)))
 
     def samples(self, step: int, task: str, split: str, rows) -> None:
         """A generation task's outputs at one evaluation: rows of (position, source, reference, output)."""
@@ -789,6 +811,8 @@ class MetricWriter:
 
     def flush(self) -> None:
         self.store.write_rows(self._metrics, self._conflict, self._affinity, heartbeat=(self.run_id, self._step),
-                              samples=self._samples, signatures=self._signatures)
+                              samples=self._samples, signatures=self._signatures,
+                              linear_affinity=self._linear_affinity)
         self._metrics, self._conflict, self._affinity, self._samples, self._signatures = [], [], [], [], []
+        self._linear_affinity = []
         self._last_flush = time.monotonic()

@@ -227,6 +227,8 @@ def test_a_completed_map_shows_every_matrix_with_its_numbers(map_store):
     affinity = charts["Lookahead affinity Z(i→j), %<br><sup>positive = a step on i lowers j's loss</sup>"]
     stored = map_store["map"]["affinity"]
     assert affinity["data"][0]["z"][0][1] == pytest.approx(stored[0][1] * 100)  # a fraction, shown in %
+    linear = charts["Linearised lookahead affinity, %<br><sup>lr·⟨g_i, ∇L_j⟩ / L_j: the first-order Z(i→j)</sup>"]
+    assert linear["data"][0]["z"][1][0] == pytest.approx(map_store["map"]["linear_affinity"][1][0] * 100)
     for name in ("Mean gradient cosine, %<br><sup>negative = conflict</sup>", "Tasks clustered by lookahead affinity",
                  "Conflict rate, %<br><sup>share of measurements with cos < 0</sup>",
                  "Linear CKA of the task representations, %<br><sup>100 = same representation</sup>"):
@@ -238,7 +240,7 @@ def test_a_completed_map_shows_every_matrix_with_its_numbers(map_store):
     assert "Proxies often correlate poorly with real gains" in page_text
     for i, group in enumerate(map_store["map"]["groups"], 1):
         assert f"Group {i}: {', '.join(group)}" in page_text
-    assert len(at.get("download_button")) == 6
+    assert len(at.get("download_button")) == 7  # one CSV per matrix and the map's JSON
     assert at.code[0].value.startswith("python -m mtl_core map --tasks synth_1,synth_2,synth_3")
     assert at.code[0].value.endswith("--max-groups 2 --json")
 

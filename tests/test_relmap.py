@@ -195,7 +195,11 @@ def test_matrices_equal_the_formulas(tmp_path):
 def test_each_proxy_is_scored_per_target_column_by_rho_and_regret(tmp_path):
     store, experiment_id, *_ = hand_made_map(tmp_path)
     relmap = relatedness_map(store, experiment_id)
-    assert relmap["regret_ks"] == [1, 3] and set(relmap["proxy_scores"]) == {"affinity", "mean_cos", "cka"}
+    assert relmap["regret_ks"] == [1, 3]
+    assert set(relmap["proxy_scores"]) == {"affinity", "linear_affinity", "mean_cos", "cka"}
+    # this map recorded no linearised affinity: that proxy is scored nowhere, not as zeros
+    unmeasured = relmap["proxy_scores"]["linear_affinity"]["overall"]
+    assert unmeasured["rho"] is None and unmeasured["regret"]["1"] is None
     gain = np.array(relmap["transfer_gain"], dtype=float)
     for proxy in ("affinity", "mean_cos", "cka"):
         matrix = np.array(relmap[proxy], dtype=float)
@@ -363,12 +367,13 @@ def test_cli_map_related_tasks_pull_together(store_path, tmp_path):
     related, unrelated = [map_json(process) for process in both]
     for relmap in (related, unrelated):
         assert MAP_KEYS <= set(relmap) and relmap["tasks"] == ["synth_1", "synth_2"]
-        for name in ("transfer_gain", "affinity", "mean_cos", "conflict_rate", "cka"):
+        for name in ("transfer_gain", "affinity", "linear_affinity", "mean_cos", "conflict_rate", "cka"):
             matrix = relmap[name]
             assert len(matrix) == 2 and matrix[0][0] is None and matrix[1][1] is None
             assert matrix[0][1] is not None, name
-        assert set(relmap["proxy_rank_correlation"]) == {"affinity", "mean_cos", "cka"}
-        assert set(relmap["proxy_scores"]) == {"affinity", "mean_cos", "cka"}  # ρ and regret@k per proxy
+        proxies = {"affinity", "linear_affinity", "mean_cos", "cka"}
+        assert set(relmap["proxy_rank_correlation"]) == proxies
+        assert set(relmap["proxy_scores"]) == proxies  # ρ and regret@k per proxy
         assert relmap["groups"] and relmap["sources"]["affinity"] == "pair runs"
     assert off_diagonal_mean(related["mean_cos"]) > 0 > off_diagonal_mean(unrelated["mean_cos"])
     (pair,) = experiment_summary(Store(store_path), related["experiment_id"])["configurations"]
@@ -379,7 +384,8 @@ def test_cli_map_related_tasks_pull_together(store_path, tmp_path):
                           str(tmp_path / "csv"), "--store", str(store_path)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert {p.name for p in (tmp_path / "csv").iterdir()} >= {"transfer_gain.csv", "affinity.csv", "mean_cos.csv",
-                                                             "conflict_rate.csv", "cka.csv", "map.json"}
+                                                             "linear_affinity.csv", "conflict_rate.csv", "cka.csv",
+                                                             "map.json"}
     shown = cli("show", related["experiment_id"], env_store=store_path)
     assert shown.returncode == 0 and "transfer gain" in shown.stdout and "synth_2" in shown.stdout
     assert "regret@1" in shown.stdout

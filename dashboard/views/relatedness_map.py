@@ -18,11 +18,12 @@ from dashboard import charts_relatedness as rc
 from dashboard.i18n import DEFAULT_LANGUAGE, current_language, language_switch, t
 from dashboard.widgets import experiment_picker
 from mtl_core.errors import UserError
+from mtl_core.relmap import PROXIES
 
 POLL_SECONDS = 2
 # matrix key -> the factor that turns the stored value into %
-MATRICES = {"transfer_gain": 1.0, "affinity": 100.0, "mean_cos": 100.0, "conflict_rate": 100.0, "cka": 100.0}
-PROXIES = ("affinity", "mean_cos", "cka")
+MATRICES = {"transfer_gain": 1.0, "affinity": 100.0, "linear_affinity": 100.0, "mean_cos": 100.0,
+            "conflict_rate": 100.0, "cka": 100.0}
 
 language_switch()
 st.title(t("map.title"))

@@ -1,7 +1,7 @@
 """`recommend`: which candidate tasks help a target, ranked by cheap proxies, then checked by training.
 
     python -m mtl_core recommend --target T --candidates A,B[,...] [run options] [--seeds 0,1,2] [--top-k K|all]
-                                 [--rank-by affinity|mean_cos|cka] [--cka] [--proxy-only] [--no-wait] [--json]
+                                 [--rank-by affinity|linear_affinity|mean_cos|cka] [--cka] [--proxy-only] [--no-wait] [--json]
     python -m mtl_core recommend truth REC_ID [--top-k K|all] [--seeds 0,1,2] [--rank-by P] [--no-wait] [--json]
     python -m mtl_core recommend show REC_ID [--json]
 

@@ -137,6 +137,8 @@ def _print_map(store, experiment_id: str, max_groups, as_json: bool) -> int:
         "transfer_gain": f"transfer gain G_i→j, % ({relmap['sign_convention']})",
         "affinity": f"lookahead affinity Z_i→j (mean over steps; from the {relmap['sources']['affinity']}; rows = "
                     "step taken on i, columns = loss of j)",
+        "linear_affinity": "linearised lookahead affinity lr·<g_i, ∇L_j>/L_j (first-order Z_i→j, at every conflict "
+                           "step; same runs as the affinity)",
         "mean_cos": f"mean gradient cosine on the shared trunk (from the {relmap['sources']['conflict']})",
         "conflict_rate": "conflict rate: share of measured steps with cos < 0",
         "cka": "linear CKA between the single-task encoders (probe inputs)",

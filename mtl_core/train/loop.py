@@ -61,8 +61,9 @@ class Recorder(Protocol):
     def conflict(self, step: int, layer: str, task_a: str, task_b: str, cos: float, magnitude_sim: float) -> None: ...
     def affinity(self, step: int, source: str, target: str, z: float) -> None: ...
     def tick(self, step: int) -> None: ...
-    # Optional (generation tasks), called when the recorder has them:
-    #   samples(step, task, split, rows): rows of (position, source, reference, output)
+    # Optional, called when the recorder has them:
+    #   linear_affinity(step, source, target, z): the linearised lookahead affinity (_record_linear_affinity)
+    #   samples(step, task, split, rows): rows of (position, source, reference, output) (generation tasks)
     #   signature(task, split, name, text): how a metric was computed (sacrebleu's signature)
 
 
@@ -339,6 +340,9 @@ class Trainer:
             (self.soft_lambda * self.model.soft_penalty()).backward()
         if measure and every_task:
             self._record_conflict(step, per_task, recorder, grams)
+            if per_task:
+                self._record_linear_affinity(step, list(per_task), grams[conflict_math.ALL_LAYERS], losses, scales,
+                                             recorder)
         return per_task
 
     def _method_parameter_gradients(self, losses, scales) -> None:
@@ -368,6 +372,8 @@ class Trainer:
                 self._method_parameter_gradients(losses, scales)
         if measure:
             self._record_grams(step, grads.tasks, grams, recorder)
+            self._record_linear_affinity(step, list(grads.tasks), grams[conflict_math.ALL_LAYERS], losses, scales,
+                                         recorder)
 
     def _combine(self, step, losses, per_task, shared_of, head_of, grams) -> None:
         """Shared trunk: Σ_t w_t g_t with w from the method; heads: w_t ∇L_t or their own ∇L_t."""
@@ -419,6 +425,30 @@ class Trainer:
             for parameter, original in zip(shared, saved):
                 parameter.copy_(original)
         self.model.train(training)
+
+    @measurement
+    def _record_linear_affinity(self, step: int, tasks: list[str], gram: torch.Tensor, losses: dict,
+                                scales: dict | None, recorder: Recorder) -> None:
+        """The lookahead affinity to first order, from the Gram of this step's per-task gradients (Grad-TAG's idea):
+
+            Z_{i→j} = 1 − L_j(θ_s − lr·g_i) / L_j(θ_s)  ≈  lr · ⟨g_i, ∇L_j⟩ / L_j  =  lr · G_ij / (c_j · L_j)
+
+        with g_t = c_t ∇L_t the gradient the update takes for task t (c_t its coefficient; 1 for a method of the
+        gradients) and G their Gram over the shared trunk. It needs no forward pass beyond the step's own, so it is
+        recorded at every conflict step; as lr → 0 it meets the exact lookahead (`_record_affinity`, which takes
+        its losses without dropout, so the two agree when dropout is 0).
+        """
+        record = getattr(recorder, "linear_affinity", None)
+        if record is None or len(tasks) < 2 or not self.spec.affinity_possible():
+            return
+        gram = gram.detach().double().cpu()
+        for j, target in enumerate(tasks):
+            loss = float(losses[target].detach())
+            coefficient = 1.0 if scales is None else float(scales[target])
+            for i, source in enumerate(tasks):
+                denominator = coefficient * loss
+                record(step, source, target,
+                       self.spec.lr * float(gram[i, j]) / denominator if denominator else math.nan)
 
     @measurement
     @torch.no_grad()
