@@ -73,7 +73,9 @@ def test_export_writes_every_series(finished, tmp_path):
     cli("export", summary["experiment_id"], "--format", "csv", "--out", str(out), store=store, check=True)
     rows = list(csv.DictReader(out.open()))
     series = {r["series"] for r in rows}
-    assert series == {"metric", "conflict"}
+    assert series == {"metric", "conflict", "affinity"}
+    # no --affinity-every: the affinity series is the linearised one, recorded at every conflict step
+    assert {r["name"] for r in rows if r["series"] == "affinity"} == {"linear_affinity"}
     names = {r["name"] for r in rows}
     assert {"loss", "mse", "pearson", "grad_norm", "cos", "magnitude_sim"} <= names
     assert {r["run_kind"] for r in rows} == {"mtl", "stl"}

@@ -6,8 +6,12 @@ the exact lookahead as lr → 0, in the store, and as a proxy of the map and the
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -15,6 +19,7 @@ from mtl_core import recommend, relmap
 from mtl_core.spec import ExperimentSpec
 from mtl_core.store import Store
 from mtl_core.train.runner import execute_run, prepare_experiment
+from tests.dashboard_helpers import ROOT
 from tests.test_engine import SMALL, ListRecorder, make_trainer
 
 TASKS = ("synth_1", "synth_2")
@@ -91,6 +96,18 @@ def test_a_run_stores_it_at_every_conflict_step_and_the_map_and_recommender_read
     rows = store.linear_affinity([run_id])
     assert sorted(set(rows["step"])) == [5, 10, 15, 20]  # every conflict step; no lookahead affinity was asked for
     assert len(rows) == 4 * 4 and rows["z"].notna().all() and store.affinity([run_id]).empty
+    for fmt in ("json", "csv"):  # `export` writes it beside the other series
+        out = tmp_path / f"series.{fmt}"
+        done = subprocess.run([sys.executable, "-m", "mtl_core", "export", experiment_id, "--format", fmt, "--out",
+                               str(out), "--store", str(store.path)], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        if fmt == "json":
+            exported = [r for r in json.loads(out.read_text())["affinity"] if r["name"] == "linear_affinity"]
+        else:
+            table = pd.read_csv(out)
+            exported = table[table["name"] == "linear_affinity"].to_dict("records")
+        assert len(exported) == 16
+        assert sorted(r["z" if fmt == "json" else "value"] for r in exported) == pytest.approx(sorted(rows["z"]))
 
     # the map's matrix is the mean over steps, rows = source, columns = target
     from tests.test_relmap import RecordingBackend

@@ -262,7 +262,9 @@ def _print_tasks(compared: dict) -> None:
 
 
 def export_frames(store, experiment_id: str):
-    """(runs, metrics, conflict, affinity) DataFrames of one experiment, each tagged with run kind and seed."""
+    """(runs, metrics, conflict, affinity) DataFrames of one experiment, each tagged with run kind and seed; the
+    affinity frame holds both the exact lookahead and the linearised one, told apart by `name`
+    (lookahead_affinity, linear_affinity)."""
     import pandas as pd
 
     if store.experiment(experiment_id) is None:
@@ -270,7 +272,9 @@ def export_frames(store, experiment_id: str):
     runs = pd.DataFrame([{"run_id": r["id"], "run_kind": r["kind"], "run_tasks": "+".join(r["tasks"]),
                           "seed": r["seed"], "status": r["status"]} for r in store.runs(experiment_id)])
     ids = list(runs["run_id"]) if len(runs) else []
-    frames = [store.metrics(ids), store.conflict(ids), store.affinity(ids)]
+    affinity = pd.concat([store.affinity(ids).assign(name="lookahead_affinity"),
+                          store.linear_affinity(ids).assign(name="linear_affinity")], ignore_index=True)
+    frames = [store.metrics(ids), store.conflict(ids), affinity]
     return runs, *[f.merge(runs, on="run_id", how="left") if len(runs) else f for f in frames]
 
 
@@ -301,7 +305,7 @@ def cmd_export(args) -> int:
                                       value_vars=["cos", "magnitude_sim"], var_name="name")
         long_conflict = long_conflict.rename(columns={"task_a": "task"}).assign(series="conflict", split="train")
         long_affinity = affinity.rename(columns={"source": "task", "target": "task_b", "z": "value"}).assign(
-            series="affinity", name="lookahead_affinity", split="train")
+            series="affinity", split="train")
         table = pd.concat([metrics.assign(series="metric"), long_conflict, long_affinity], ignore_index=True)
         columns = ["series", "run_id", "run_kind", "run_tasks", "seed", "step", "task", "task_b", "layer", "split",
                    "name", "value"]
