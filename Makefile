@@ -42,6 +42,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/gram_route.py
 	$(PY) benchmarks/weighting_cost.py
 	$(PY) benchmarks/queue.py
+	$(PY) benchmarks/first_paint.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

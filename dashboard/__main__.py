@@ -4,20 +4,45 @@ Streamlit reads `.streamlit/config.toml` from the current folder only, and witho
 interface. So this runs Streamlit from the repository (its settings apply wherever you start) and names
 the loopback address on the command line, which beats any config file; a `--server.address` of your
 own, given after it, is your explicit choice.
+
+Streamlit runs in this process (a service manager stops what it started). While its server starts, a
+background thread imports what every page imports and reads the catalog's cards, so the first visitor does
+not wait for them: Streamlit runs a page only when a browser connects, and the modules stay imported.
 """
 import os
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
+PRELOADED = ("pandas", "pyarrow", "dashboard.data", "dashboard.state", "dashboard.widgets", "dashboard.i18n",
+             "mtl_core.store", "mtl_core.weighting", "mtl_core.tasks")
+
+
+def preload() -> None:
+    """Import the pages' modules and read every task's card (from the catalog index: no dataset is parsed)."""
+    import importlib
+
+    try:
+        for name in PRELOADED:
+            importlib.import_module(name)
+        from mtl_core.tasks import card_dict, list_tasks
+
+        for source in list_tasks():
+            card_dict(source.card.id)
+    except Exception:  # noqa: BLE001 - a page that needs it reports the same error to its visitor
+        pass
 
 
 def main(argv: list[str]) -> None:
     os.chdir(ROOT)
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-               "--server.address", LOOPBACK, *argv]
-    os.execv(sys.executable, command)  # the same process: a service manager stops what it started
+    sys.path.insert(0, str(ROOT))
+    threading.Thread(target=preload, name="preload", daemon=True).start()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.address", LOOPBACK, *argv]
+    sys.exit(cli.main())
 
 
 if __name__ == "__main__":
