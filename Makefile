@@ -41,8 +41,9 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/gram_route.py
 	$(PY) benchmarks/weighting_cost.py
-	$(PY) benchmarks/queue.py
+	$(PY) benchmarks/background_queue.py
 	$(PY) benchmarks/first_paint.py
+	$(PY) benchmarks/task_cost.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,8 +1,11 @@
 """How long will it take? One documented cost model for every page and command that shows an estimate.
 
 A run costs STARTUP_SECONDS (python + torch import, data, model, final test evaluation) plus
-steps × tasks in the run × SECONDS_PER_TASK_STEP[encoder] × the sharing mode's cost factor × its measuring
-overhead. The cost factor (SharingMode.cost_factor, mtl_core/models/sharing/) counts the encoder passes of
+steps × Σ over the run's tasks of the task's step cost × SECONDS_PER_TASK_STEP[encoder] × the sharing mode's
+cost factor × its measuring overhead. A task's step cost is its measured ratio to ATIS intent's training step
+(mtl_core/tasks/step_costs.json, written by `benchmarks/task_cost.py --write`; for a generation task, per
+decoder type: a verse direction is about 7× with the GRU decoder, an emoji name about 1.2×); 1 for a task not
+measured. The cost factor (SharingMode.cost_factor, mtl_core/models/sharing/) counts the encoder passes of
 one task's loss: 1 for hard, hierarchical and soft (each task's loss runs one encoder), E for MMoE (every
 expert), T for cross-stitch (every task's encoder); a single-task baseline is hard sharing. Measuring:
 a conflict step takes one backward pass per task (about one plain step more, 1/k of the steps; twice
@@ -17,7 +20,10 @@ A GPU is faster: on CUDA these are upper bounds. It is an estimate, and pages sa
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
+from pathlib import Path
 from typing import Iterable, Mapping
 
 from mtl_core.models.sharing import get_mode
@@ -25,6 +31,21 @@ from mtl_core.models.sharing import get_mode
 SECONDS_PER_TASK_STEP = {"mlp": 0.003, "bilstm": 0.05, "transformer": 0.06, "minilm": 0.47, "minilm-frozen": 0.08}
 STARTUP_SECONDS = 7.0
 ASSUMED_TRAIN_EXAMPLES = 5000  # an epoch budget when the training sets have not been counted
+STEP_COSTS = Path(__file__).parent / "tasks" / "step_costs.json"
+
+
+@functools.cache
+def measured_step_costs() -> dict[str, dict[str, float]]:
+    try:
+        return json.loads(STEP_COSTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def task_step_cost(task: str, spec) -> float:
+    """The task's training step over ATIS intent's, as measured (by decoder type for generation tasks); 1 if not."""
+    costs = measured_step_costs().get(task, {})
+    return float(costs.get(getattr(spec, "decoder_type", "gru"), costs.get("step", 1.0)))
 
 
 def budget_steps(spec, train_sizes: Mapping[str, int] | None = None) -> int:
@@ -51,7 +72,8 @@ def run_seconds(run, steps: int) -> float:
         overhead += (2.0 if spec.noise_floor else 1.0) / spec.conflict_every
     if tasks > 1 and spec.affinity_every and spec.affinity_possible():
         overhead += (tasks / 2) / spec.affinity_every
-    return STARTUP_SECONDS + steps * tasks * per_task_step * overhead
+    task_steps = sum(task_step_cost(task, spec) for task in run.tasks)
+    return STARTUP_SECONDS + steps * task_steps * per_task_step * overhead
 
 
 UNMEASURED_METHOD_RATIO = {"static": 1.0, "loss-based": 1.05, "gradient-based": 1.5}

@@ -1,6 +1,6 @@
 """The background queue as a user meets it, through the real local backend (scheduler, worker processes).
 
-    .venv/bin/python benchmarks/queue.py [--steps N] [--repeats R]
+    .venv/bin/python benchmarks/background_queue.py [--steps N] [--repeats R]
 
 1. baselines concurrency: an experiment's multi-task run plus its single-task baselines, wall time from
    submit to the last run's end, against the multi-task run submitted alone (goal ≤ 1.5×);
