@@ -44,6 +44,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/background_queue.py
 	$(PY) benchmarks/first_paint.py
 	$(PY) benchmarks/task_cost.py
+	$(PY) benchmarks/lessons.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
