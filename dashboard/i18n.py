@@ -694,6 +694,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "new.preset.ATIS intent + slots": {"en": "ATIS intent + slots", "zh": "ATIS 意图 + 槽位"},
     "new.preset.Synthetic, related (p=0.9)": {"en": "Synthetic, related (p=0.9)", "zh": "合成任务，相关（p=0.9）"},
     "new.preset.Synthetic, unrelated (p=0)": {"en": "Synthetic, unrelated (p=0)", "zh": "合成任务，不相关（p=0）"},
+    "new.preset.Translation: related targets (digits → fr + fr_be)": {
+        "en": "Translation: related targets (digits → fr + fr_be)", "zh": "翻译：相近目标（数字 → 法语 + 比利时法语）"},
+    "new.preset.Translation: distant targets (digits → fr + ja)": {
+        "en": "Translation: distant targets (digits → fr + ja)", "zh": "翻译：遥远目标（数字 → 法语 + 日语）"},
     "new.choose_tasks": {"en": "Choose at least one task (two or more to learn them together), or start from a preset.",
                          "zh": "请至少选择一个任务（选两个或更多才能一起学习），或从预设开始。"},
     "new.tasks_header": {"en": "1 · Tasks", "zh": "1 · 任务"},

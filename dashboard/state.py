@@ -132,6 +132,12 @@ PRESETS: dict[str, dict[str, str]] = {
                                    "max_train": "1000", "seeds": "0,1,2", "noise_floor": "1"},
     "Synthetic, unrelated (p=0)": {"tasks": "synth_1,synth_2", "p": "0", "hidden": "16", "steps": "1500",
                                    "max_train": "1000", "seeds": "0,1,2", "noise_floor": "1"},
+    # Two translation directions sharing one (digits -> French words), one seed: the three runs take 3-4 min of
+    # CPU on one thread (README, "Generation tasks").
+    "Translation: related targets (digits → fr + fr_be)": {"tasks": "numwords_fr,numwords_fr_be", "sharing": "hard",
+                                                           "steps": "1600", "seeds": "0"},
+    "Translation: distant targets (digits → fr + ja)": {"tasks": "numwords_fr,numwords_ja", "sharing": "hard",
+                                                        "steps": "1600", "seeds": "0"},
 }
 
 
