@@ -1,12 +1,14 @@
 """Training trajectories of static λ recorded before the weighting registry existed, and how to recompute them.
 
 `python -m tests.static_reference` rewrites tests/data/static_reference.json from the current code; the test
-in tests/test_weighting.py recomputes every case and requires the same digests, bit for bit: static λ
-(the default method) must train exactly as the loop did before weighting methods had a place in it.
+in tests/test_weighting.py recomputes every case and requires the same values: static λ (the default method)
+must train as the loop did before weighting methods had a place in it. The values are kept, not digests of
+their bytes, and compared to a relative 1e-4: on one machine the loop reproduces them bit for bit, but
+another CPU (AVX-512 against AVX2, another MKL kernel) rounds float32 sums differently, and a digest recorded
+on one machine failed on the next. A change to the training itself moves them by far more than that.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -29,23 +31,23 @@ CASES = {
 }
 
 
-def digest(values) -> str:
-    return hashlib.sha256(repr(values).encode()).hexdigest()
-
-
-def trajectory(name: str) -> dict[str, str]:
+def trajectory(name: str) -> dict[str, list]:
+    """Per parameter tensor (sorted by name): its sum, sum of squares, first and last value; and the rows the
+    loop recorded (metrics without the effective weights, recorded since; conflicts; affinities)."""
     tasks, kind, options = CASES[name]
     trainer = make_trainer(tasks, kind=kind, total_steps=12, dropout=DEFAULT_DROPOUT, eval_every=6, **options)
     recorder = ListRecorder()
     assert trainer.fit(recorder) == "completed"
-    parameters = hashlib.sha256()
+    parameters = []
     for key, tensor in sorted(trainer.model.state_dict().items()):
-        parameters.update(key.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
-    metrics = [row for row in recorder.metrics if row[3] != "weight"]  # effective weights are recorded since
-    return {"parameters": parameters.hexdigest(), "metrics": digest(metrics),
-            "conflicts": digest(recorder.conflicts), "affinities": digest(recorder.affinities)}
+        values = tensor.detach().cpu().double().reshape(-1)
+        parameters.append([key, float(values.sum()), float((values ** 2).sum()), float(values[0]),
+                           float(values[-1])] if values.numel() else [key])
+    metrics = [list(row) for row in recorder.metrics if row[3] != "weight"]
+    return {"parameters": parameters, "metrics": metrics, "conflicts": [list(r) for r in recorder.conflicts],
+            "affinities": [list(r) for r in recorder.affinities]}
 
 
 if __name__ == "__main__":
-    REFERENCE.write_text(json.dumps({name: trajectory(name) for name in CASES}, indent=1, sort_keys=True) + "\n")
-    print(REFERENCE.read_text())
+    REFERENCE.write_text(json.dumps({name: trajectory(name) for name in CASES}, sort_keys=True) + "\n")
+    print(f"wrote {REFERENCE}")

@@ -237,10 +237,21 @@ def test_resuming_in_the_middle_continues_a_methods_run_exactly(name, tmp_path):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_static_lambda_trains_exactly_as_the_stored_reference(case):
-    """Digests of parameters, metrics, conflict and affinity after 12 steps, recorded by tests/static_reference.py.
-    (The soft case's conflict statistics were recorded after the fix that takes them before the soft penalty's
-    gradient is added.)"""
-    assert trajectory(case) == json.loads(REFERENCE.read_text())[case]
+    """Parameters, metrics, conflict and affinity after 12 steps, recorded by tests/static_reference.py, to a
+    relative 1e-4, absolute 1e-6 (lookahead affinities are differences of nearly equal float32 losses; bit for
+    bit on one machine, another CPU rounds differently). (The soft case's conflict
+    statistics were recorded after the fix that takes them before the soft penalty's gradient is added.)"""
+    expected = json.loads(REFERENCE.read_text())[case]
+    got = json.loads(json.dumps(trajectory(case)))  # the same JSON round trip as the stored reference
+    assert set(got) == set(expected)
+    for series in expected:
+        assert len(got[series]) == len(expected[series]), series
+        for row, want in zip(got[series], expected[series]):
+            labels = [v for v in want if not isinstance(v, float)]
+            assert [v for v in row if not isinstance(v, float)] == labels, (series, row, want)
+            floats = [v for v in row if isinstance(v, float)]
+            assert floats == pytest.approx([v for v in want if isinstance(v, float)], rel=1e-4, abs=1e-6,
+                                           nan_ok=True), (series, labels)
 
 
 def test_single_task_baselines_train_static_whatever_the_experiment_compares():
