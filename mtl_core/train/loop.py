@@ -426,7 +426,6 @@ class Trainer:
                 parameter.copy_(original)
         self.model.train(training)
 
-    @measurement
     def _record_linear_affinity(self, step: int, tasks: list[str], gram: torch.Tensor, losses: dict,
                                 scales: dict | None, recorder: Recorder) -> None:
         """The lookahead affinity to first order, from the Gram of this step's per-task gradients (Grad-TAG's idea):
