@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/first_paint.py [--repeats R]
 
 Two ways of starting the same app on a fresh data home (a copy of the sources, an empty cache), each repeat
-with a fresh server: `python -m dashboard` (what `make run` does: a background thread imports the pages'
-modules and reads the catalog's cards while the server starts) against a plain `streamlit run
+with a fresh server: `python -m dashboard` (what `make run` does: it imports the pages'
+modules and reads the catalog's cards before the server starts) against a plain `streamlit run
 dashboard/app.py`. For each: the first visit (the first session of the server) and a second visit (a new
 page, the modules already imported). The two starts alternate and medians are compared, so the drift of a
 shared machine hits both alike; the ratio is the figure, seconds are printed for context. Needs Chromium

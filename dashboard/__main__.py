@@ -5,13 +5,13 @@ interface. So this runs Streamlit from the repository (its settings apply wherev
 the loopback address on the command line, which beats any config file; a `--server.address` of your
 own, given after it, is your explicit choice.
 
-Streamlit runs in this process (a service manager stops what it started). While its server starts, a
-background thread imports what every page imports and reads the catalog's cards, so the first visitor does
-not wait for them: Streamlit runs a page only when a browser connects, and the modules stay imported.
+Streamlit runs in this process (a service manager stops what it started). Before its server starts, this
+imports what every page imports and reads the catalog's cards (about a second), so the first visitor does not
+wait for them: Streamlit runs a page only when a browser connects, and the modules stay imported. It is done
+before the server starts, not beside it, so that no page imports a module while another thread is importing it.
 """
 import os
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ def preload() -> None:
 def main(argv: list[str]) -> None:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
-    threading.Thread(target=preload, name="preload", daemon=True).start()
+    preload()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.address", LOOPBACK, *argv]

@@ -111,30 +111,37 @@ def test_a_local_ray_listens_on_loopback_only(store_path, monkeypatch):
 
 
 def test_the_dashboard_started_from_another_folder_listens_on_loopback_only(tmp_path):
-    port = free_loopback_port()
     env = {**os.environ, "MTL_EXPLORER_HOME": str(tmp_path / "home"),
            "MTL_EXPLORER_STORE": str(tmp_path / "runs.sqlite")}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    # The documented way (README): python -m dashboard, here from a folder without .streamlit/config.toml.
-    server = subprocess.Popen([sys.executable, "-m", "dashboard", "--server.port", str(port),
-                               "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                              cwd=elsewhere, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120  # a hang guard
-        listeners: list = []
-        while time.monotonic() < deadline and server.poll() is None:
-            listeners = [entry for entry in listening_addresses(process_tree(server.pid)) if entry[2] == port]
-            if listeners:
-                break
-            time.sleep(0.2)
-        assert listeners, f"the dashboard did not listen on port {port} (exit code {server.poll()})"
-        assert {address for _, address, _ in listeners} <= LOOPBACK, listeners
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
+    for attempt in range(3):  # a probed free port can be taken before the server binds it: then another port
+        port, log = free_loopback_port(), tmp_path / f"dashboard-{attempt}.log"
+        # The documented way (README): python -m dashboard, here from a folder without .streamlit/config.toml.
+        server = subprocess.Popen([sys.executable, "-m", "dashboard", "--server.port", str(port),
+                                   "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                                  cwd=elsewhere, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                                  start_new_session=True)
         try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
+            deadline = time.monotonic() + 120  # a hang guard
+            listeners: list = []
+            while time.monotonic() < deadline and server.poll() is None:
+                listeners = [entry for entry in listening_addresses(process_tree(server.pid)) if entry[2] == port]
+                if listeners:
+                    break
+                time.sleep(0.2)
+            output = log.read_text(errors="replace")
+            if not listeners and server.poll() is not None and "already in use" in output:
+                continue
+            assert listeners, f"the dashboard did not listen on port {port} (exit code {server.poll()}): {output[-2000:]}"
+            assert {address for _, address, _ in listeners} <= LOOPBACK, listeners
+            return
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+                try:
+                    server.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(server.pid, signal.SIGKILL)
+                    server.wait(10)
+    raise AssertionError("three probed free ports were taken before the dashboard could bind them")
