@@ -22,13 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.dashboard_helpers import dashboard_env  # noqa: E402
+from tests.dashboard_helpers import dashboard_env, wait_until_serving  # noqa: E402
 
 STARTS = {
     "python -m dashboard": [sys.executable, "-m", "dashboard"],
@@ -74,17 +73,8 @@ def measure(start: str, browser) -> tuple[float, float]:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"{start}: the server did not start")
-                time.sleep(0.2)
+            if not wait_until_serving(url, process, 120):
+                raise SystemExit(f"{start}: the server did not start")
             time.sleep(SETTLE_SECONDS)
             return visit_seconds(browser, url), visit_seconds(browser, url)
         finally:

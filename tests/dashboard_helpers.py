@@ -20,6 +20,22 @@ def dashboard_env(home: Path, store: Path) -> dict[str, str]:
             "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> bool:
+    """Poll Streamlit's health endpoint until it answers 200 (True), the process exits or `timeout` passes (False)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def run_cli_experiment(store: Path, env: dict[str, str], *args: str) -> str:
     """Train a small synthetic experiment in the foreground with the CLI; returns its experiment id."""
     command = [sys.executable, "-m", "mtl_core", "run", "--tasks", ",".join(SYNTH), "--max-train-examples", "200",
