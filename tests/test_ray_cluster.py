@@ -151,7 +151,9 @@ def store_openers(path: Path) -> set[str]:
 
 # ---- tests ----------------------------------------------------------------------------------------
 def test_an_experiment_spreads_over_both_nodes_on_loopback_only(ray_backend, cluster, store_path, tmp_path):
-    spec = small_spec(steps=300, baselines=True, eval_every=50)  # the multi-task run and two baselines
+    # the multi-task run and two baselines, long enough to be seen training side by side (300 steps of these small
+    # tasks train in under a second, inside one relay interval, once their data are loaded)
+    spec = small_spec(steps=3000, baselines=True, eval_every=300)
     experiment_id, run_ids = ray_backend.submit(spec)
     assert len(run_ids) == 3
     store = ray_backend.store
