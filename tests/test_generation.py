@@ -148,10 +148,18 @@ def trainer_for(tasks, kind="mtl", total_steps=20, **options):
     return Trainer(run, data, build_vocabulary(spec, data), total_steps, torch.device("cpu"))
 
 
-def test_decoding_reproduces_the_references_of_a_memorised_toy_task_greedy_and_with_beams(user_home):
+@pytest.mark.parametrize("decoder_type, lr", [("gru", 1e-2), ("transformer", 3e-3)])
+def test_decoding_reproduces_the_references_of_a_memorised_toy_task_greedy_and_with_beams(user_home, decoder_type,
+                                                                                          lr):
+    from mtl_core.models.decoder import GRUDecoderHead
+    from mtl_core.models.transformer_decoder import TransformerDecoderHead
+
     card = add_user_task_from_bytes(swap_csv().encode(), "swap.csv", "colour_swap", "seq2seq")
     assert (card.kind, card.metric, card.target_tokens) == (TaskKind.SEQ2SEQ, "chrf", "word")
-    trainer = trainer_for(["colour_swap"], kind="stl", total_steps=150, lr=1e-2, eval_every=150)
+    trainer = trainer_for(["colour_swap"], kind="stl", total_steps=150, lr=lr, eval_every=150,
+                          decoder_type=decoder_type)
+    expected = {"gru": GRUDecoderHead, "transformer": TransformerDecoderHead}[decoder_type]
+    assert isinstance(trainer.model.heads["colour_swap"], expected)  # the decoder the setting names
     assert trainer.fit(ListRecorder()) == "completed"
     rows = np.arange(len(trainer.data["colour_swap"].train))
     references = trainer.references["colour_swap"]["train"]

@@ -1,6 +1,7 @@
-"""The Transformer decoder of generation tasks (decoder_type 'transformer'): it memorises, it is causal, it serves
+"""The Transformer decoder of generation tasks (decoder_type 'transformer'): it is causal, it serves
 the shared (target-language-tag) decoder through the CLI, bad input is refused, and the decoder type is part of a
-configuration's identity without moving the ids of runs stored before the setting existed."""
+configuration's identity without moving the ids of runs stored before the setting existed. That it memorises a toy
+task, greedy and with beams, is tests/test_generation.py's test, run for both decoder types."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -19,9 +19,8 @@ from mtl_core.models.transformer_decoder import TransformerDecoderHead, attentio
 from mtl_core.spec import DECODER_TYPES, ExperimentSpec, RunSpec
 from mtl_core.store import Store
 from mtl_core.tasks import get_task
-from mtl_core.tasks.user import add_user_task_from_bytes
 from tests.test_engine import ListRecorder
-from tests.test_generation import swap_csv, trainer_for, user_home  # noqa: F401  (user_home is a fixture)
+from tests.test_generation import trainer_for
 
 PAIR = ["emoji_en_es", "emoji_en_fr"]
 
@@ -77,19 +76,6 @@ def test_one_beam_is_greedy_decoding_and_the_length_cap_holds():
 
 
 # ---- through the one training loop ------------------------------------------------------------------
-def test_the_transformer_decoder_memorises_a_toy_task_greedy_and_with_beams(user_home):  # noqa: F811
-    add_user_task_from_bytes(swap_csv().encode(), "swap.csv", "colour_swap", "seq2seq")
-    trainer = trainer_for(["colour_swap"], kind="stl", total_steps=150, lr=3e-3, eval_every=150,
-                          decoder_type="transformer")
-    assert isinstance(trainer.model.heads["colour_swap"], TransformerDecoderHead)
-    assert trainer.fit(ListRecorder()) == "completed"
-    rows = np.arange(len(trainer.data["colour_swap"].train))
-    references = trainer.references["colour_swap"]["train"]
-    assert trainer.generate("colour_swap", "train", rows) == references
-    trainer.spec.beam_size = 3
-    assert trainer.generate("colour_swap", "train", rows) == references
-
-
 def test_a_shared_transformer_decoder_serves_both_tasks_with_their_tags():
     trainer = trainer_for(["numwords_fr", "numwords_de"], total_steps=3, max_train_examples=32, eval_every=3,
                           max_decode_examples=4, max_target_length=12, decoder="shared", decoder_type="transformer")
