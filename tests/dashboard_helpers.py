@@ -60,7 +60,10 @@ def processes_for(store: Path) -> list[int]:
 
 
 def stop_background(store: Path, grace: float = 10.0) -> None:
-    """Cancel what is still queued or running in the store, then end its scheduler and workers by pid."""
+    """Cancel what is still queued or running in the store, then end its scheduler and workers by pid.
+
+    Idle warm workers would otherwise wait out their idle time (a minute) before leaving: they are asked to
+    stop (SIGTERM, which they obey at once), and what is left after `grace` seconds is killed."""
     if store.exists():
         from mtl_core.jobs import get_backend
         from mtl_core.store import Store
@@ -69,6 +72,11 @@ def stop_background(store: Path, grace: float = 10.0) -> None:
         backend = get_backend("local", handle)
         for run in handle.runs(statuses=["queued", "running"]):
             backend.cancel(run["id"])
+    for pid in processes_for(store):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and processes_for(store):
         time.sleep(0.2)

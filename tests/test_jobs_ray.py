@@ -12,8 +12,8 @@ from mtl_core.store import Store
 from tests.test_jobs_local import (SUBMIT_HANG_GUARD_S, assert_same_metrics, foreground, small_spec,  # noqa: F401
                                    store_path, wait_finished, wait_for)
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                                reason="ray is not installed (pip install 'mtl-explorer[ray]')")
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                reason="ray is not installed (pip install 'mtl-explorer[ray]')")]
 
 
 def test_ray_runs_an_experiment_into_the_same_store(store_path, tmp_path, monkeypatch):

@@ -22,8 +22,8 @@ from mtl_core.store import Store
 from tests.test_jobs_local import (ROOT, assert_same_metrics, foreground, metric_keys, small_spec,  # noqa: F401
                                    store_path, wait_finished, wait_for)
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                                reason="ray is not installed (pip install 'mtl-explorer[ray]')")
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                reason="ray is not installed (pip install 'mtl-explorer[ray]')")]
 
 CLUSTER_START_HANG_GUARD_S = 240
 RAY_PROCESS_MARKS = ("gcs_server", "raylet", "ray::", "/ray/", "default_worker", "mtl_core.jobs.ray_backend")

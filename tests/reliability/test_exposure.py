@@ -90,6 +90,7 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.xdist_group("ray")  # one Ray cluster at a time on the machine (pytest -n: one worker)
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 def test_a_local_ray_listens_on_loopback_only(store_path, monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

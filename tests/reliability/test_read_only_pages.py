@@ -127,6 +127,7 @@ def test_a_stopped_worker_is_found_hung_and_its_run_interrupted(store_path, monk
             os.kill(worker, signal.SIGKILL)
 
 
+@pytest.mark.xdist_group("ray")  # one Ray cluster at a time on the machine (pytest -n: one worker)
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 def test_a_stopped_ray_task_is_found_hung_by_the_driver(store_path, monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
