@@ -37,7 +37,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "auto_run": {"en": "Run automatically when a setting changes", "zh": "设置改变时自动运行"},
     "running": {"en": "Training in the background: {done}/{total} runs finished", "zh": "后台训练中：已完成 {done}/{total} 个运行"},
     "run_progress": {"en": "{label}: step {step} / {total} ({status})", "zh": "{label}：第 {step} / {total} 步（{status}）"},
-    "poll_note": {"en": "Updating every 1.5 s until every run has finished.", "zh": "每 1.5 秒刷新一次，直到所有运行结束。"},
+    "poll_note": {"en": "Updating every 0.5 s until every run has finished.", "zh": "每 0.5 秒刷新一次，直到所有运行结束。"},
     "failed": {"en": "Some runs did not complete: {errors}", "zh": "部分运行未完成：{errors}"},
     "estimate": {"en": "Estimated time: {duration} on this machine", "zh": "预计耗时：{duration}（本机）"},
     "share_link": {"en": "Link to exactly this setup (copy it from the address bar, or this):",
@@ -573,6 +573,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "runs.weights_axis": {"en": "weight of the task's loss", "zh": "任务损失的权重"},
     "runs.weights_none": {"en": "No weights recorded yet: they appear at the first logged training step.",
                           "zh": "尚未记录权重：它们会在第一个记录的训练步出现。"},
+    "runs.first_point": {"en": "Waiting for the first recorded point: the charts appear with it.",
+                         "zh": "正在等待第一个记录点：图表会随之出现。"},
     "runs.polling": {"en": "Updating every {seconds} s while runs are queued or running.",
                      "zh": "有运行在排队或进行中时，每 {seconds} 秒刷新一次。"},
     # ---- Compare -------------------------------------------------------------------------------

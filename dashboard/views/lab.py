@@ -2,8 +2,10 @@
 
 Settings live in the URL (dashboard/lessons.py has the parameters); the page finds earlier runs of
 the same settings in the store and shows them at once, else Run (or a changed setting, with
-auto-run on) submits them through the background backend. While runs are active the results
-fragment polls the store every 1.5 s.
+auto-run on) submits them through the background backend. While runs are active a light progress
+fragment polls the store every 0.5 s (a finished lesson is drawn at once: it reruns the page) and the
+charts fragment redraws the live curves every 2 s (drawing them at every poll would take the CPU the
+lesson's own runs train on).
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from mtl_core.analysis.summary import experiment_summary
 from mtl_core.errors import UserError
 from mtl_core.tasks.synthetic import DEFAULT_DATA_SEED, realised_label_correlation
 
-POLL_SECONDS = 1.5
+POLL_SECONDS = 0.5  # lessons take seconds: a finished one is drawn within half a second
+LIVE_CHART_SECONDS = 2.0
 FAILED = ("failed", "diverged", "cancelled", "interrupted")
 
 language_switch()
@@ -445,19 +448,24 @@ RESULTS = {"relatedness": relatedness_results, "weights": weights_results, "soft
            "attach": attach_results, "methods": methods_results, "languages": languages_results}
 
 
-def results_view(poll: bool) -> None:
+def progress_view(poll: bool) -> None:
     runs = data.runs(experiment_id)
-    finished = data.is_finished(runs)
-    if not finished:
+    if not data.is_finished(runs):
         progress_panel(runs)
         st.caption(t("poll_note"))
+    elif poll:
+        st.rerun()  # all finished: the whole page once more, with the summary and without polling
+
+
+def results_view() -> None:
+    runs = data.runs(experiment_id)
+    finished = data.is_finished(runs)
     errors = [f"{' + '.join(r['tasks'])}: {r.get('error') or r['status']}" for r in runs if r["status"] in FAILED]
     if errors:
         st.error(t("failed", errors="; ".join(errors)), icon="⚠️")
     RESULTS[lesson](runs, finished and not errors)
-    if poll and finished:
-        st.rerun()  # redraw once without polling
 
 
 polling = not data.is_finished(data.runs(experiment_id))
-st.fragment(results_view, run_every=POLL_SECONDS if polling else None)(polling)
+st.fragment(progress_view, run_every=POLL_SECONDS if polling else None)(polling)
+st.fragment(results_view, run_every=LIVE_CHART_SECONDS if polling else None)()

@@ -1,7 +1,8 @@
 """Runs: every experiment, and the run view of one: progress, cancel/resume, logs, live curves and conflict.
 
-The run view polls the store every 2 s (st.fragment(run_every=2)) while any run is queued or
-running, and stops polling once every run has finished.
+The run view polls the store while any run is queued or running (st.fragment(run_every=...)): every 0.5 s
+until the experiment's first point is recorded (Launch answers at once), then every 2 s; it stops polling
+once every run has finished.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from mtl_core.analysis.conflict_stats import cosine_histogram, pair_matrix, summ
 from mtl_core.errors import UserError
 
 POLL_SECONDS = 2
+FIRST_POINT_POLL_SECONDS = 0.5
 LOG_CHARS = 6000
 LOG_EVENTS = 50
 STATUS_ICONS = {"queued": ":gray[:material/schedule:]", "running": ":blue[:material/play_circle:]",
@@ -208,13 +210,31 @@ def overview_table() -> None:
         })
 
 
-def run_view(poll: bool) -> None:
+def poll_seconds(runs: list[dict], frame: pd.DataFrame | None = None) -> float | None:
+    """How often the run view polls: None once every run has finished; quickly until a first point is plotted
+    (`frame`: the runs' metrics, read here when not given)."""
+    if data.is_finished(runs):
+        return None
+    if frame is None:
+        frame = data.metrics([r["id"] for r in runs])
+    return POLL_SECONDS if len(frame) else FIRST_POINT_POLL_SECONDS
+
+
+def run_view(poll: float | None) -> None:
     overview_table()
     runs = data.runs(experiment_id)
     runs_panel(runs, time.time())
     tasks = spec.get("tasks", [])
     colours = charts.task_colours(tasks)
     frame = charts.with_run_info(data.metrics([r["id"] for r in runs]), runs)
+    if poll and poll_seconds(runs, frame) != poll:
+        st.rerun()  # the whole view once more at its new pace (or without polling, once all have finished)
+    if poll == FIRST_POINT_POLL_SECONDS:
+        # Nothing recorded yet: the charts would be empty, and drawing them twice a second takes the CPU the
+        # runs need to record their first point. The view polls quickly and draws them with that point.
+        st.info(t("runs.first_point"), icon=":material/hourglass_top:")
+        st.caption(t("runs.polling", seconds=f"{poll:g}"))
+        return
     curves_section(frame, tasks, colours)
     mtl_ids = [r["id"] for r in runs if r["kind"] == "mtl"]
     conflict_section(data.conflict(mtl_ids), tasks)
@@ -234,10 +254,8 @@ def run_view(poll: bool) -> None:
                             key=f"mixing_{sharing}")
     weights_section(frame, runs, colours)
     samples.samples_section(runs)  # generation tasks: sample outputs beside the baselines'
-    if poll and data.is_finished(runs):
-        st.rerun()  # a full rerun redraws the view without polling
     if poll:
-        st.caption(t("runs.polling", seconds=POLL_SECONDS))
+        st.caption(t("runs.polling", seconds=f"{poll:g}"))
 
 
 # ---- across experiments: every run in one table, and the configurations on the same tasks ---------------------
@@ -515,8 +533,8 @@ if one_tab.open:
                      length=t("runs.steps_per_task", steps=spec["steps"]) if spec.get("steps") else
                      t("runs.epochs", epochs=spec.get("epochs")),
                      seeds=", ".join(map(str, spec.get("seeds", []))), store=data.store_path()))
-        polling = not data.is_finished(data.runs(experiment_id))
-        st.fragment(run_view, run_every=POLL_SECONDS if polling else None)(polling)
+        polling = poll_seconds(data.runs(experiment_id))
+        st.fragment(run_view, run_every=polling)(polling)
 if all_tab.open:
     with all_tab:
         across_view()
