@@ -34,10 +34,12 @@ catalog: fetch
 run: fetch
 	$(PY) -m dashboard --server.address $(HOST) --server.port $(PORT)
 
+# Independent tests run on TEST_WORKERS pytest-xdist workers; tests marked xdist_group("ray") share one worker.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev fetch
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/gram_route.py
 	$(PY) benchmarks/weighting_cost.py
@@ -45,6 +47,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/first_paint.py
 	$(PY) benchmarks/task_cost.py
 	$(PY) benchmarks/lessons.py
+	$(PY) benchmarks/browser_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
