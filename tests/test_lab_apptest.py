@@ -140,6 +140,40 @@ def test_running_a_lesson_explains_its_own_numbers(store_env):
     assert len(Store(store_env).experiments()) == 1
 
 
+def test_a_lesson_records_the_numbers_of_the_same_runs_launched_from_new_experiment(store_env):
+    """The lab is a front to the engine, not a second one: the relatedness lesson's runs and the same setup
+    typed into the New experiment page (its link) train to the same test numbers, run by run."""
+    from mtl_core.store import Store
+
+    store = Store(store_env)
+    lab = page(LAB, lesson="relatedness", p="0.3", steps="50")
+    lab.button(key="lab_run").click().run()
+    no_exceptions(lab)
+    [lesson_id] = store.experiments()["id"]
+    new = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=TIMEOUT)
+    for name, value in {"tasks": "synth_1,synth_2", "encoder": "mlp", "hidden": "8", "lr": "0.01",
+                        "max_train": "2000", "steps": "50", "p": "0.3", "conflict_every": "5",
+                        "noise_floor": "1"}.items():
+        new.query_params[name] = value
+    new.run()
+    new.button(key="newui_launch").click().run()
+    no_exceptions(new)
+    [launched_id] = set(store.experiments()["id"]) - {lesson_id}
+
+    def results(experiment_id):
+        runs = wait_until_finished(store_env, experiment_id, timeout=240)
+        assert {r["status"] for r in runs} == {"completed"}
+        return {(r["kind"], tuple(r["tasks"])): r["result"]["test"] for r in runs}
+
+    lesson, launched = results(lesson_id), results(launched_id)
+    assert set(lesson) == set(launched) and len(lesson) == 3  # the multi-task run and its two baselines
+    for key, tasks in lesson.items():
+        for task, values in tasks.items():
+            assert set(values) == set(launched[key][task])
+            for name, value in values.items():
+                assert value == pytest.approx(launched[key][task][name], rel=1e-5, abs=1e-7), (key, task, name)
+
+
 def test_the_languages_lesson_compares_a_related_and_a_distant_partner_with_its_own_numbers(store_env):
     from mtl_core.analysis.summary import experiment_summary
     from mtl_core.store import Store
