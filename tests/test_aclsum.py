@@ -13,6 +13,9 @@ from mtl_core.tasks.base import TaskKind
 from mtl_core.tasks.loading import package_folder
 from mtl_core.text import simple_tokenize
 
+# Its module fixture trains once per pytest-xdist worker: the module's tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("test_aclsum")
+
 ASPECTS = ("challenge", "approach", "outcome")
 TASKS = tuple(f"aclsum_{aspect}" for aspect in ASPECTS)
 SIZES = {"train": 100, "validation": 50, "test": 100}

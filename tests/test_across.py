@@ -20,6 +20,9 @@ from streamlit.testing.v1 import AppTest
 from dashboard import across, charts_across
 from tests.dashboard_helpers import APP, SYNTH, dashboard_env, run_cli_experiment, stop_background
 
+# Its module fixture trains once per pytest-xdist worker: the module's tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("test_across")
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

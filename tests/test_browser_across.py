@@ -43,14 +43,27 @@ def idle(page) -> None:
 
 def pick(page, key: str, option: str | None = None, containing: str | None = None) -> None:
     """Choose an option (named `option`, or the one whose text contains `containing`) in the multiselect or
-    selectbox keyed `key`, and wait for the rerun it starts to finish."""
-    idle(page)
-    page.locator(f".st-key-{key}").get_by_role("combobox").click()
-    options = page.get_by_role("option")
-    choice = options.filter(has_text=containing) if containing else page.get_by_role("option", name=option, exact=True)
-    choice.click()
-    page.keyboard.press("Escape")
-    idle(page)
+    selectbox keyed `key`, and wait for the rerun it starts to finish. On a loaded machine a click can land
+    while the page is still redrawing and be lost: the widget is checked to show the choice, else chosen again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        idle(page)
+        page.locator(f".st-key-{key}").get_by_role("combobox").click()
+        options = page.get_by_role("option")
+        choice = options.filter(has_text=containing) if containing else page.get_by_role("option", name=option,
+                                                                                           exact=True)
+        choice.click()
+        page.keyboard.press("Escape")
+        idle(page)
+        try:  # a multiselect shows its choices as text, a selectbox in its input's value
+            page.wait_for_function("""([key, text]) => [...document.querySelectorAll(`.st-key-${key}`)].some(w =>
+                w.textContent.includes(text) || [...w.querySelectorAll('input')].some(i => (i.value || '').includes(text)))""",
+                                   arg=[key, containing or option], timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
 
 
 def downloaded(page, label: str) -> pd.DataFrame:

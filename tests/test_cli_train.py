@@ -11,6 +11,9 @@ import pytest
 
 from mtl_core.store import Store
 
+# Its module fixture trains once per pytest-xdist worker: the module's tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("test_cli_train")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

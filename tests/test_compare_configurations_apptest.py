@@ -17,6 +17,9 @@ from mtl_core.store import Store
 from mtl_core.train.runner import execute_run
 from tests.dashboard_helpers import APP, dashboard_env
 
+# Its module fixture trains once per pytest-xdist worker: the module's tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("test_compare_configurations_apptest")
+
 TASKS3 = ["synth_1", "synth_2", "synth_3"]
 
 

@@ -19,6 +19,9 @@ from mtl_core.store import Store
 from mtl_core.train.runner import execute_run
 from tests.test_jobs_local import ROOT
 
+# Its module fixture trains once per pytest-xdist worker: the module's tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("test_configurations")
+
 TASKS3 = ["synth_1", "synth_2", "synth_3"]
 
 

@@ -13,6 +13,9 @@ from streamlit.testing.v1 import AppTest
 from tests.dashboard_helpers import APP, SYNTH, dashboard_env, run_cli_experiment, stop_background, \
     wait_until_finished
 
+# Its module fixture trains once per pytest-xdist worker: the module's tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("test_dashboard_apptest")
+
 TIMEOUT = 90
 
 

@@ -16,6 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from tests.dashboard_helpers import ROOT, dashboard_env, stop_background, wait_until_finished
 
+# Its module fixture trains once per pytest-xdist worker: the module's tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("test_lab_apptest")
+
 LAB = str(ROOT / "dashboard" / "views" / "lab.py")
 MAP = str(ROOT / "dashboard" / "views" / "relatedness_map.py")
 TIMEOUT = 90

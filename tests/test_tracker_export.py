@@ -13,6 +13,9 @@ from mtl_core.analysis.summary import experiment_summary
 from mtl_core.cli import main
 from tests.test_engine import run_experiment
 
+# Its module fixture trains once per pytest-xdist worker: the module's tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("test_tracker_export")
+
 OPTIONS = dict(tasks=["synth_1", "synth_2"], steps=20, conflict_every=2, eval_every=5)
 
 

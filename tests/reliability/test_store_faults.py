@@ -21,6 +21,9 @@ from mtl_core.store import Store
 from mtl_core.train.runner import execute_run, prepare_experiment
 from tests.reliability.helpers import digest, read_only, small_disk, small_spec  # noqa: F401 (small_disk: a fixture)
 
+# Its module fixture trains once per pytest-xdist worker: the module's tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("test_store_faults")
+
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("status", "submit", "show", "export")
 SUBMIT = ["--tasks", "synth_1,synth_2", "--steps", "20", "--max-train-examples", "200", "--hidden-size", "8"]
