@@ -72,6 +72,12 @@ def fresh_home(base: Path) -> Path:
     return home
 
 
+def idle(page) -> None:
+    """Until the page's script run has finished (a click during a rerun can be lost), plus a moment."""
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=120_000)
+    page.wait_for_timeout(300)
+
+
 def timeline(store_path: Path, since: float) -> dict[str, float]:
     """Seconds after `since` (a wall-clock press) at which the newest experiment's runs were created, the first
     started, and the last finished: where a wait goes (the page's rerun and submit, the queue, training)."""
@@ -95,6 +101,7 @@ def lesson_seconds(page, url: str, lesson: str, repeats: int,
     values = lessons.defaults(lesson)
     page.goto(f"{url}/lab?lesson={lesson}")
     page.get_by_role("button", name="Run", exact=True).wait_for(timeout=120_000)
+    idle(page)
     start = time.perf_counter()
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text(summary_text(lesson, values)).first.wait_for(timeout=300_000)
@@ -103,6 +110,7 @@ def lesson_seconds(page, url: str, lesson: str, repeats: int,
     for _ in range(repeats):
         step = setting.step if key == "ArrowRight" else -setting.step
         values = {**values, name: setting.kind(round(values[name] + step, 6))}
+        idle(page)
         thumb = page.get_by_role("slider", name=label)
         thumb.focus()
         start, pressed = time.perf_counter(), time.time()
@@ -121,7 +129,7 @@ def launch_seconds(page, url: str, store_path: Path | None = None) -> float:
     page.goto(url + LAUNCH_LINK)
     launch = page.get_by_role("button", name="Launch")
     launch.wait_for(timeout=120_000)
-    page.wait_for_timeout(500)  # the form's own rerun after the link is read
+    idle(page)
     start, pressed = time.perf_counter(), time.time()
     launch.click()
     # A curve's legend entry is drawn with its first point (an empty chart has none).
