@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from first_paint import free_port, fresh_home  # noqa: E402 (benchmarks/, first on sys.path)
 from tests.dashboard_helpers import dashboard_env, wait_until_serving  # noqa: E402
 
 GOALS = {"relatedness": 3.0, "weights": 15.0, "attach": 10.0, "launch": 2.0}
@@ -53,23 +54,6 @@ def summary_text(lesson: str, values: dict) -> str:
     if lesson == "weights":
         return f"Your weighting λ = ({values['w1']:g}, {values['w2']:g})"
     return f"{values['steps']} steps: differences under"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def fresh_home(base: Path) -> Path:
-    home = base / "home"
-    home.mkdir()
-    sources = Path(os.environ.get("MTL_EXPLORER_HOME", Path.home() / ".mtl_explorer")) / "sources"
-    if sources.exists():
-        shutil.copytree(sources, home / "sources")
-    return home
 
 
 def idle(page) -> None:
