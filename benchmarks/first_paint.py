@@ -5,8 +5,8 @@
 Two ways of starting the same app on a fresh data home (a copy of the sources, an empty cache), each repeat
 with a fresh server: `python -m dashboard` (what `make run` does: it imports the pages'
 modules and reads the catalog's cards before the server starts) against a plain `streamlit run
-dashboard/app.py`. For each: the first visit (the first session of the server) and a second visit (a new
-page, the modules already imported). The two starts alternate and medians are compared, so the drift of a
+dashboard/app.py`. For each: the first visit (the first session of the server, a fresh browser profile) and
+a second visit (a new page in the same profile, so with the browser's cache, the modules already imported). The two starts alternate and medians are compared, so the drift of a
 shared machine hits both alike; the ratio is the figure, seconds are printed for context. Needs Chromium
 (`apt-get install -y chromium`) and Playwright.
 """
@@ -52,8 +52,8 @@ def fresh_home(base: Path) -> Path:
     return home
 
 
-def visit_seconds(browser, url: str) -> float:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def visit_seconds(context, url: str) -> float:
+    page = context.new_page()
     start = time.perf_counter()
     page.goto(url)
     page.get_by_role("button", name="Launch").wait_for(timeout=120_000)
@@ -76,7 +76,12 @@ def measure(start: str, browser) -> tuple[float, float]:
             if not wait_until_serving(url, process, 120):
                 raise SystemExit(f"{start}: the server did not start")
             time.sleep(SETTLE_SECONDS)
-            return visit_seconds(browser, url), visit_seconds(browser, url)
+            # One browser profile for both visits: the second is a returning user's, with the browser's cache.
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            try:
+                return visit_seconds(context, url), visit_seconds(context, url)
+            finally:
+                context.close()
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=20)
