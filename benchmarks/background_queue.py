@@ -29,7 +29,7 @@ os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH",
 from mtl_core.jobs import get_backend  # noqa: E402
 from mtl_core.spec import ExperimentSpec  # noqa: E402
 from mtl_core.store import FINISHED_STATUSES, Store  # noqa: E402
-from tests.test_jobs_local import stop_processes  # noqa: E402
+from tests.dashboard_helpers import stop_processes  # noqa: E402
 
 TASKS = ["synth_1", "synth_2"]
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from first_paint import free_port, fresh_home  # noqa: E402 (benchmarks/, first on sys.path)
-from tests.dashboard_helpers import dashboard_env, wait_until_serving  # noqa: E402
+from tests.dashboard_helpers import dashboard_env, stop_processes, wait_until_serving  # noqa: E402
 
 GOALS = {"relatedness": 3.0, "weights": 15.0, "attach": 10.0, "launch": 2.0}
 # Per lesson: the slider moved (its label), the key that moves it one step, and the summary text of a setting.
@@ -163,8 +163,8 @@ def main() -> int:
         base = Path(tmp)
         home = fresh_home(base)
         store = base / "runs.sqlite"
-        env = {**os.environ, **dashboard_env(home, store)}
-        os.environ.update(dashboard_env(home, store))
+        os.environ.update(dashboard_env(home, store))  # the server, and this process's own submissions
+        env = dict(os.environ)
         port = free_port()
         process = subprocess.Popen([sys.executable, "-m", "dashboard", "--server.port", str(port),
                                     "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -196,8 +196,6 @@ def main() -> int:
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=20)
-            from tests.test_jobs_local import stop_processes
-
             stop_processes(store)
     print(f"median of {args.repeats}, load average {os.getloadavg()[0]:.1f}")
     for name, _, page_s, alone in rows:

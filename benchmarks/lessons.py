@@ -28,7 +28,7 @@ from dashboard import lessons  # noqa: E402
 from mtl_core.jobs import get_backend  # noqa: E402
 from mtl_core.spec import ExperimentSpec  # noqa: E402
 from mtl_core.store import FINISHED_STATUSES, Store  # noqa: E402
-from tests.test_jobs_local import stop_processes  # noqa: E402
+from tests.dashboard_helpers import stop_processes  # noqa: E402
 
 GOALS = {"relatedness": 3, "weights": 15, "attach": 10, "languages": 60}
 

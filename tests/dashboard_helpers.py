@@ -59,11 +59,25 @@ def processes_for(store: Path) -> list[int]:
     return pids
 
 
-def stop_background(store: Path, grace: float = 10.0) -> None:
-    """Cancel what is still queued or running in the store, then end its scheduler and workers by pid.
+def stop_processes(store: Path, grace: float = 5.0) -> None:
+    """End the store's scheduler and workers by pid: SIGTERM (idle warm workers obey it at once instead of
+    waiting out their idle minute), then SIGKILL to the process group of whatever is left after `grace` s."""
+    from mtl_core.jobs import common
 
-    Idle warm workers would otherwise wait out their idle time (a minute) before leaving: they are asked to
-    stop (SIGTERM, which they obey at once), and what is left after `grace` seconds is killed."""
+    for pid in processes_for(store):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and processes_for(store):
+        time.sleep(0.1)
+    for pid in processes_for(store):
+        common.kill_group(pid, signal.SIGKILL)
+
+
+def stop_background(store: Path, grace: float = 10.0) -> None:
+    """Cancel what is still queued or running in the store, then end its scheduler and workers by pid."""
     if store.exists():
         from mtl_core.jobs import get_backend
         from mtl_core.store import Store
@@ -72,22 +86,7 @@ def stop_background(store: Path, grace: float = 10.0) -> None:
         backend = get_backend("local", handle)
         for run in handle.runs(statuses=["queued", "running"]):
             backend.cancel(run["id"])
-    for pid in processes_for(store):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and processes_for(store):
-        time.sleep(0.2)
-    for pid in processes_for(store):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    stop_processes(store, grace)
 
 
 def wait_until_finished(store: Path, experiment_id: str, timeout: float = 180.0) -> list[dict]:

@@ -17,6 +17,7 @@ from mtl_core.jobs import common, get_backend
 from mtl_core.spec import ExperimentSpec
 from mtl_core.store import FINISHED_STATUSES, Store
 from mtl_core.train.runner import run_rows
+from tests.dashboard_helpers import processes_for, stop_processes  # noqa: F401 (also imported from here)
 
 # Limits on how long a call may take are hang guards, about 30 times what it takes today on a shared
 # 2-core machine, never speed claims; benchmarks/run_all.py reports the response times.
@@ -48,36 +49,6 @@ def wait_finished(store: Store, ids: list[str], timeout: float = 120.0) -> list[
         runs = [store.run(i) for i in ids]
         return runs if all(r["status"] in FINISHED_STATUSES for r in runs) else None
     return wait_for(done, timeout, 0.2, f"runs {ids} to finish")
-
-
-def processes_for(store_path: Path) -> list[int]:
-    """Pids of processes whose command line names this store (schedulers, workers, drivers we started)."""
-    needle = str(store_path).encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
-
-
-def stop_processes(store_path: Path, grace: float = 5.0) -> None:
-    pids = processes_for(store_path)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and processes_for(store_path):
-        time.sleep(0.1)
-    for pid in processes_for(store_path):
-        common.kill_group(pid)
-        common.kill_group(pid, signal.SIGKILL)
 
 
 @pytest.fixture
