@@ -140,6 +140,10 @@ def metrics(run_ids: list[str]) -> pd.DataFrame:
     return store().metrics(run_ids)
 
 
+def has_metrics(run_ids: list[str]) -> bool:
+    return store().has_metrics(run_ids)
+
+
 def conflict(run_ids: list[str]) -> pd.DataFrame:
     return store().conflict(run_ids)
 

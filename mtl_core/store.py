@@ -537,6 +537,15 @@ class Store:
     def metrics(self, run_ids: Iterable[str], names: Iterable[str] | None = None) -> "pd.DataFrame":
         return self._series("metrics", run_ids, "name", names)
 
+    def has_metrics(self, run_ids: Iterable[str]) -> bool:
+        """Whether any of these runs has recorded a metric row (one indexed lookup, not the series)."""
+        run_ids = list(run_ids)
+        if not run_ids:
+            return False
+        row = self.connection.execute(
+            f"SELECT 1 FROM metrics WHERE run_id IN ({','.join('?' * len(run_ids))}) LIMIT 1", run_ids).fetchone()
+        return row is not None
+
     def conflict(self, run_ids: Iterable[str], layers: Iterable[str] | None = None) -> "pd.DataFrame":
         return self._series("conflict", run_ids, "layer", layers)
 

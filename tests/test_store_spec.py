@@ -51,6 +51,17 @@ def test_resume_truncation_drops_only_rows_after_the_checkpoint(tmp_path):
     assert store.metrics([run_id]).step.tolist() == [1, 2, 3, 4, 5, 6]
 
 
+def test_has_metrics_says_whether_any_of_the_runs_recorded_a_row(tmp_path):
+    """The Runs page polls quickly until this turns true: it must see the other runs' rows, not only the first's."""
+    store = Store(tmp_path / "runs.sqlite")
+    _, (first, second) = store.create_experiment("{}", [{"kind": "mtl", "tasks": ["a"], "seed": 0, "spec_json": "{}"},
+                                                        {"kind": "stl", "tasks": ["a"], "seed": 0, "spec_json": "{}"}])
+    assert not store.has_metrics([first, second]) and not store.has_metrics([])
+    store.write_rows(metrics=[(second, 1, "a", "train", "loss", 1.0)])
+    assert store.has_metrics([first, second]) and store.has_metrics([second])
+    assert not store.has_metrics([first])
+
+
 def test_spec_json_round_trip_and_defaults():
     spec = ExperimentSpec(tasks=["atis_intent", "atis_slots"], sharing="hierarchical",
                           weights="atis_slots=0.5").validated()

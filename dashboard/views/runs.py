@@ -210,14 +210,14 @@ def overview_table() -> None:
         })
 
 
-def poll_seconds(runs: list[dict], frame: pd.DataFrame | None = None) -> float | None:
-    """How often the run view polls: None once every run has finished; quickly until a first point is plotted
-    (`frame`: the runs' metrics, read here when not given)."""
+def poll_seconds(runs: list[dict], recorded: bool | None = None) -> float | None:
+    """How often the run view polls: None once every run has finished; quickly until a first point is recorded
+    (`recorded`: whether the runs have any metric row, looked up here when not given)."""
     if data.is_finished(runs):
         return None
-    if frame is None:
-        frame = data.metrics([r["id"] for r in runs])
-    return POLL_SECONDS if len(frame) else FIRST_POINT_POLL_SECONDS
+    if recorded is None:
+        recorded = data.has_metrics([r["id"] for r in runs])
+    return POLL_SECONDS if recorded else FIRST_POINT_POLL_SECONDS
 
 
 def run_view(poll: float | None) -> None:
@@ -227,7 +227,7 @@ def run_view(poll: float | None) -> None:
     tasks = spec.get("tasks", [])
     colours = charts.task_colours(tasks)
     frame = charts.with_run_info(data.metrics([r["id"] for r in runs]), runs)
-    if poll and poll_seconds(runs, frame) != poll:
+    if poll and poll_seconds(runs, not frame.empty) != poll:
         st.rerun()  # the whole view once more at its new pace (or without polling, once all have finished)
     if poll == FIRST_POINT_POLL_SECONDS:
         # Nothing recorded yet: the charts would be empty, and drawing them twice a second takes the CPU the
