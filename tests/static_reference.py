@@ -1,5 +1,9 @@
 """Training trajectories of static λ recorded before the weighting registry existed, and how to recompute them.
 
+The cases of one shared trunk over tasks that read the same rows (hard-*, hierarchical-affinity) were recorded
+again when those tasks came to share one forward pass of the trunk per step (one dropout mask for all of them);
+soft sharing, one-task sampling and the baseline were not re-recorded and still match the first recording.
+
 `python -m tests.static_reference` rewrites tests/data/static_reference.json from the current code; the test
 in tests/test_weighting.py recomputes every case and requires the same values: static λ (the default method)
 must train as the loop did before weighting methods had a place in it. The values are kept, not digests of

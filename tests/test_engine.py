@@ -250,13 +250,14 @@ def test_run_records_curves_and_test_metrics_in_the_store(tmp_path):
 
 def poison_loss_at(monkeypatch, step: int) -> None:
     """The first task's loss turns NaN at `step`, injected from outside the trainer (as a bad batch would)."""
-    compute_loss = Trainer._loss
+    compute_losses = Trainer._group_losses
 
-    def loss(self, task, batch):
-        value = compute_loss(self, task, batch)
-        return value * float("nan") if self.state.step + 1 == step and task == self.tasks[0] else value
+    def losses(self, group, batches):
+        values = compute_losses(self, group, batches)
+        return {task: value * float("nan") if self.state.step + 1 == step and task == self.tasks[0] else value
+                for task, value in values.items()}
 
-    monkeypatch.setattr(Trainer, "_loss", loss)
+    monkeypatch.setattr(Trainer, "_group_losses", losses)
 
 
 def test_a_nan_loss_stops_the_run_as_diverged(tmp_path, monkeypatch):
@@ -279,14 +280,14 @@ def test_a_nan_loss_between_loss_readings_is_reported_at_its_step(monkeypatch):
 def test_training_loss_rows_are_the_mean_of_the_step_losses_since_the_last_row():
     trainer = make_trainer(total_steps=400, conflict_every=0)  # a row every 2 steps
     step_losses = []
-    compute_loss = trainer._loss
+    compute_losses = trainer._group_losses
 
-    def recording_loss(task, batch):
-        loss = compute_loss(task, batch)
-        step_losses.append((task, float(loss.detach())))
-        return loss
+    def recording_losses(group, batches):
+        losses = compute_losses(group, batches)
+        step_losses.extend((task, float(loss.detach())) for task, loss in losses.items())
+        return losses
 
-    trainer._loss = recording_loss
+    trainer._group_losses = recording_losses
     recorder = ListRecorder()
     trainer.fit(recorder, should_stop=lambda: trainer.state.step == 6)
     rows = [(step, task, value) for step, task, split, name, value in recorder.metrics if name == "loss"]
@@ -314,12 +315,12 @@ def test_the_best_checkpoint_is_the_evaluation_with_the_best_selection_score():
                      {"synth_1": 0.5, "synth_2": 0.001}])  # synth_2 worsens from 0 by a thousandth at the end
     validation = {}
 
-    def scripted_evaluate(task, split, rows):
-        if split == "validation" and task == "synth_1":
+    def scripted_evaluate_all(split, rows):
+        if split == "validation":
             validation.update(next(scripted))
-        return {"mse": validation.get(task, 1.0), "loss": 1.0, "pearson": 0.0}
+        return {task: {"mse": validation.get(task, 1.0), "loss": 1.0, "pearson": 0.0} for task in rows}
 
-    trainer.evaluate = scripted_evaluate
+    trainer.evaluate_all = scripted_evaluate_all
     for step in (10, 20, 30):
         trainer.run_evaluation(step, ListRecorder())
     # Relative to where each task started, step 30 loses more on synth_2 than it gains on synth_1.

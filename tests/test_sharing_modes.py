@@ -259,3 +259,76 @@ def test_the_new_experiment_form_carries_experts_for_mmoe_only():
     _, notes = state.parse_query({"experts": "40"}, list(TWO))
     assert notes == ["experts='40' ignored: must be a whole number from 1 to 16; using the default 4"]
     assert r"\sum_{e=1}^{6}" in text.loss_formula("mmoe", list(TWO), {}, 0.01, experts=6)
+
+
+# ---- one forward pass of the trunk for tasks that read the same rows ---------------------------------
+TRUNK_CASES = {
+    "hard": dict(sharing="hard"),
+    "hierarchical": dict(sharing="hierarchical", layers={"synth_1": 1}),
+    "mmoe": dict(sharing="mmoe"),
+    "cross_stitch": dict(sharing="cross_stitch"),
+    "atis-hierarchical-bilstm": dict(sharing="hierarchical", encoder="bilstm", layers={"atis_slots": 1},
+                                     max_train_examples=64, max_eval_examples=32),
+}
+
+
+@pytest.mark.parametrize("case", list(TRUNK_CASES))
+def test_tasks_on_the_same_rows_get_each_its_own_loss_and_gradient_from_one_pass_of_the_trunk(case):
+    """Without dropout (eval mode) the trunk is deterministic, so one pass for both tasks must give each task exactly the
+    loss and the gradient its own forward gives; and the trunk's first layer runs once per step, not per task."""
+    tasks = ["atis_intent", "atis_slots"] if case.startswith("atis") else list(TWO)
+    trainer = make_trainer(tasks, **TRUNK_CASES[case])
+    rows = {t: trainer.streams[t].next_rows() for t in tasks}
+    assert all(np.array_equal(rows[tasks[0]], rows[t]) for t in tasks)  # the premise: they draw the same rows
+    batches = trainer._group_batches(tasks, rows[tasks[0]])
+    model = trainer.model.eval()  # no dropout and no word dropout: the trunk is deterministic
+    first_layers = [m for name, m in model.named_modules() if name.endswith(("linears.0", "lstms.0"))]
+    calls = []
+    hooks = [m.register_forward_hook(lambda *_: calls.append(1)) for m in first_layers]
+    together = {t: loss for t, (loss, _) in model.group_outputs(tasks, batches).items()}
+    for hook in hooks:
+        hook.remove()
+    assert len(calls) == len(first_layers)  # each encoder's first layer ran once for both tasks
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    for task in tasks:
+        alone = model.task_loss(task, trainer._batch(task, rows[task]))[0]
+        torch.testing.assert_close(together[task], alone, rtol=1e-6, atol=1e-7)
+        expected = torch.autograd.grad(alone, parameters, allow_unused=True)
+        got = torch.autograd.grad(together[task], parameters, allow_unused=True, retain_graph=True)
+        for a, b in zip(got, expected):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_a_measured_step_on_one_pass_of_the_trunk_records_the_cosine_of_the_tasks_own_gradients():
+    """Conflict is measured on the shared pass (task by task through the kept graph) and equals the cosine of
+    the gradients each task's own forward gives, with every weighting route: plain sum, gradients, Gram."""
+    for weighting in ("static", "pcgrad", "mgda"):
+        trainer = make_trainer(list(TWO), conflict_every=1, weighting=weighting)
+        before = copy.deepcopy(trainer.model)
+        rows = {t: copy.deepcopy(trainer.streams[t]).next_rows() for t in TWO}
+        recorder = ListRecorder()
+        trainer.train_step(1, recorder, measure=True)
+        shared = [p for params in before.shared_layer_groups(TWO[0]).values() for p in params]
+        grads = {}
+        for task in TWO:
+            loss = before.task_loss(task, trainer._batch(task, rows[task]))[0]
+            grads[task] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, shared)])
+        expected = float(torch.nn.functional.cosine_similarity(grads[TWO[0]], grads[TWO[1]], dim=0))
+        [cos] = [row[4] for row in recorder.conflicts if row[1] == "all"]
+        assert cos == pytest.approx(expected, abs=1e-5), weighting
+
+
+@pytest.mark.parametrize("case", ["hierarchical", "atis-hierarchical-bilstm"])
+def test_tasks_evaluated_together_score_exactly_as_each_evaluated_alone(case):
+    tasks = ["atis_intent", "atis_slots"] if case.startswith("atis") else list(TWO)
+    trainer = make_trainer(tasks, **TRUNK_CASES[case])
+    for step in (1, 2, 3):
+        trainer.train_step(step, ListRecorder(), measure=False)
+    rows = {t: np.arange(len(trainer.data[t].validation)) for t in tasks}
+    together = trainer.evaluate_all("validation", rows)
+    for task in tasks:
+        alone = trainer.evaluate(task, "validation", rows[task])
+        assert together[task].keys() == alone.keys()
+        assert together[task] == pytest.approx(alone, rel=1e-6, abs=1e-7), task

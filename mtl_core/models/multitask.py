@@ -2,7 +2,8 @@
 
 What the training loop calls on every model:
     sharing, tasks, head_layers, encoders (ModuleDict), encoder (any one: prepares batches),
-    task_loss(task, batch) -> (loss, predictions), generate(task, batch, beam_size, max_length) (generation
+    task_loss(task, batch) -> (loss, predictions), group_outputs(tasks, batches) (tasks reading the same rows),
+    generate(task, batch, beam_size, max_length) (generation
     tasks), read_layer(encoder_name), representation(batch, name),
     shared_layer_groups(task), head_parameters(task), logged_values()
 and on soft sharing only: soft_penalty(), soft_distances().
@@ -49,6 +50,22 @@ class MultiTaskModel(nn.Module):
         features, mask = self.features(task, batch)
         return self.heads[task](features, mask, batch["targets"])
 
+    def shared_features(self, tasks: list[str], batch: dict[str, torch.Tensor]) -> dict[str, tuple] | None:
+        """{task: features(task, batch)} for tasks that all read this batch's inputs, from one pass of the trunk
+        they share (one dropout mask for all of them); None where they share none (soft sharing: an encoder per
+        task)."""
+        return None
+
+    def group_outputs(self, tasks: list[str], batches: dict[str, dict[str, torch.Tensor]]) -> dict[str, tuple]:
+        """{task: (loss, predictions)} of tasks whose batches hold the same inputs (the same rows of the same
+        examples; each batch its task's own targets): one `shared_features` pass, then each task's head. One task
+        alone, or a model without a shared trunk, takes `task_loss` task by task (a single-task run computes
+        exactly what it always has)."""
+        read = self.shared_features(tasks, batches[tasks[0]]) if len(tasks) > 1 else None
+        if read is None:
+            return {task: self.task_loss(task, batches[task]) for task in tasks}
+        return {task: self.heads[task](*read[task], batches[task]["targets"]) for task in tasks}
+
     @torch.no_grad()
     def generate(self, task: str, batch: dict[str, torch.Tensor], beam_size: int = 1,
                  max_length: int = 64) -> list[list[int]]:
@@ -94,6 +111,11 @@ class SharedEncoderModel(MultiTaskModel):
         layer = self.head_layers[task]
         out = self.encoders[SHARED](batch, upto=layer)
         return out.layers[layer - 1], out.mask
+
+    def shared_features(self, tasks, batch):
+        """One pass of the trunk up to the highest layer the tasks read (one dropout mask for all of them)."""
+        out = self.encoders[SHARED](batch, upto=max(self.head_layers[t] for t in tasks))
+        return {task: (out.layers[self.head_layers[task] - 1], out.mask) for task in tasks}
 
     def read_layer(self, encoder_name):
         """The highest layer a head reads (one task's layer in a single-task run); layers above it never
@@ -202,13 +224,20 @@ class MMoEModel(MultiTaskModel):
         return torch.softmax(self.gates[task](self.gate_input(batch)), dim=-1)
 
     def features(self, task, batch):
+        return self.shared_features([task], batch)[task]
+
+    def shared_features(self, tasks, batch):
+        """The experts run once; each task mixes their top layers with its own gate."""
         outs = [expert(batch) for expert in self.encoders.values()]
         stacked = torch.stack([out.layers[-1] for out in outs], dim=1)  # (B, E, H) or (B, E, T, H)
+        return {task: (self._mixture(task, batch, stacked), outs[0].mask) for task in tasks}
+
+    def _mixture(self, task: str, batch: dict[str, torch.Tensor], stacked: torch.Tensor) -> torch.Tensor:
         gates = self.gate_weights(task, batch)  # (B, E)
         if self.training and torch.is_grad_enabled():
             self._last_gates[task] = gates.detach().mean(0)
         weights = gates.reshape(gates.shape + (1,) * (stacked.dim() - 2)).to(stacked.dtype)
-        return (weights * stacked).sum(1), outs[0].mask
+        return (weights * stacked).sum(1)
 
     def shared_layer_groups(self, task):
         return _merged_layer_groups(self.encoders.values())
@@ -268,9 +297,13 @@ class CrossStitchModel(MultiTaskModel):
         return {task: EncoderOutput(layers[t], contexts[t].get("mask")) for t, task in enumerate(self.tasks)}
 
     def features(self, task, batch):
-        layer = self.head_layers[task]
-        out = self.stitched(batch, upto=layer)[task]
-        return out.layers[layer - 1], out.mask
+        return self.shared_features([task], batch)[task]
+
+    def shared_features(self, tasks, batch):
+        """One pass of the stitched encoders serves every task (each reads its own stitched top layer)."""
+        layer = max(self.head_layers[t] for t in tasks)
+        outs = self.stitched(batch, upto=layer)
+        return {task: (outs[task].layers[self.head_layers[task] - 1], outs[task].mask) for task in tasks}
 
     @torch.no_grad()
     def representation(self, batch, name):

@@ -50,7 +50,7 @@ class GramRoute:
             name: module for name, module in model.named_modules()
             if isinstance(module, nn.Linear) and id(module.weight) in shared
             and (module.bias is None or id(module.bias) in shared)}
-        self._task: str | None = None
+        self._tasks: tuple[str, ...] = ()
         self._records: dict[str, dict[str, list[tuple[torch.Tensor, torch.Tensor]]]] = {}
         self.last_covered: dict[str, str] = {}
         for name, module in self.linears.items():
@@ -58,18 +58,25 @@ class GramRoute:
 
     def _hook(self, name: str):
         def record(module, inputs, output):
-            if self._task is not None and torch.is_grad_enabled():
-                self._records.setdefault(self._task, {}).setdefault(name, []).append((inputs[0], output))
+            if self._tasks and torch.is_grad_enabled():
+                for task in self._tasks:
+                    self._records.setdefault(task, {}).setdefault(name, []).append((inputs[0], output))
         return record
 
     @contextlib.contextmanager
-    def task(self, name: str):
-        """Record the shared linear layers' inputs and outputs while `name`'s loss is computed."""
-        self._task = name
+    def tasks(self, names: list[str]):
+        """Record the shared linear layers' inputs and outputs while the losses of `names` are computed: one
+        task's forward, or one forward of the trunk that several tasks read (the same inputs A for each; their
+        Δ_t differ)."""
+        self._tasks = tuple(names)
         try:
             yield
         finally:
-            self._task = None
+            self._tasks = ()
+
+    def task(self, name: str):
+        """Record while one task's loss is computed (`tasks([name])`)."""
+        return self.tasks([name])
 
     def reset(self) -> None:
         self._records = {}
@@ -89,7 +96,8 @@ class GramRoute:
         for task in tasks:
             own = {name: records[task][name][0] for name in covered if records.get(task, {}).get(name)}
             targets = [z for _, z in own.values()] + fallback + heads[task]
-            grads = torch.autograd.grad(losses[task], targets, allow_unused=True)
+            # tasks that shared a forward share its graph: kept until the last task's pass
+            grads = torch.autograd.grad(losses[task], targets, allow_unused=True, retain_graph=task != tasks[-1])
             k = len(own)
             out.deltas[task] = {}
             out.inputs[task] = {}

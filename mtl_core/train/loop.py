@@ -31,7 +31,7 @@ import hashlib
 import math
 import pickle
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Mapping, Protocol
 
 import numpy as np
 import torch
@@ -43,7 +43,8 @@ from mtl_core.tasks.seq2seq import encode_targets, run_target_vocabularies
 from mtl_core import weighting
 from mtl_core.train import conflict as conflict_math
 from mtl_core.train.gram_route import GramRoute
-from mtl_core.train.data import TaskStream, eval_rows, make_batch, stable_seed, task_sampling_probabilities
+from mtl_core.train.data import (TaskStream, eval_rows, make_batch, make_targets, stable_seed,
+                                  task_sampling_probabilities)
 from mtl_core.train.metrics import corpus_bleu, corpus_chrf, generation_scores, score
 
 TRAIN_EVAL_EXAMPLES = 256  # training examples scored at each interval (a fixed seeded subset)
@@ -195,6 +196,9 @@ class Trainer:
         # Tasks labelling the same inputs (ATIS intent and slots, the synthetic family) draw the same rows
         # each step, so their gradient cosine measures the tasks, not two different mini-batches.
         keys = {t: input_key(self.data[t]) for t in self.tasks}
+        # ... and those tasks share one forward pass of the trunk on it (one dropout mask): their gradients then
+        # differ only by what the tasks ask of the trunk, and the trunk runs once per step, not once per task.
+        self.input_keys = keys
         self.streams = {t: TaskStream(keys[t], len(self.data[t].train), batch, run.seed) for t in self.tasks}
         # Extra batches for the noise floor and for probing conflict under one-task sampling: separate
         # streams, so measuring never changes which batches the training steps see.
@@ -251,6 +255,31 @@ class Trainer:
         batch = make_batch(self.model.encoder, self.data[task].card.kind, self.data[task].train, rows)
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
+    def _group_batches(self, group: list[str], rows, split_name: str = "train") -> dict[str, dict[str, torch.Tensor]]:
+        """The batches of tasks that read the same rows of the same inputs: the inputs prepared once, each task
+        with its own targets."""
+        lead = self.data[group[0]]
+        first = make_batch(self.model.encoder, lead.card.kind, getattr(lead, split_name), rows)
+        first = {k: v.to(self.device, non_blocking=True) for k, v in first.items()}
+        out = {group[0]: first}
+        width = first["mask"].shape[1] if "mask" in first else None
+        for task in group[1:]:
+            data = self.data[task]
+            targets = make_targets(data.card.kind, getattr(data, split_name).targets, rows, width)
+            out[task] = {**{k: v for k, v in first.items() if k != "targets"},
+                         "targets": targets.to(self.device, non_blocking=True)}
+        return out
+
+    def _group_outputs(self, group: list[str], batches) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{task: (loss, predictions)}: the tasks of one input group share the trunk's forward pass."""
+        if self.autocast_dtype is not None:
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+                return self.model.group_outputs(group, batches)
+        return self.model.group_outputs(group, batches)
+
+    def _group_losses(self, group: list[str], batches) -> dict[str, torch.Tensor]:
+        return {task: loss for task, (loss, _) in self._group_outputs(group, batches).items()}
+
     def _loss(self, task: str, batch) -> torch.Tensor:
         if self.autocast_dtype is not None:
             with torch.autocast(self.device.type, dtype=self.autocast_dtype):
@@ -273,13 +302,18 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         active = self.step_tasks()
-        batches = {t: self._batch(t, self.streams[t].next_rows()) for t in active}
+        rows = {t: self.streams[t].next_rows() for t in active}
+        groups = same_input_groups(active, rows, self.input_keys)
+        batches = {}
+        for group in groups:
+            batches.update(self._group_batches(group, rows[group[0]]))
         affinity = self.affinity_step(step)
         gram_route = self._uses_gram_route(step, measure, affinity)
-        losses = {}
-        for task in active:
-            with self.gram_route.task(task) if gram_route else contextlib.nullcontext():
-                losses[task] = self._loss(task, batches[task])
+        computed = {}
+        for group in groups:
+            with self.gram_route.tasks(group) if gram_route else contextlib.nullcontext():
+                computed.update(self._group_losses(group, batches))
+        losses = {task: computed[task] for task in active}
         self.pending_losses += [(step, task, loss.detach()) for task, loss in losses.items()]
         per_task = self._backward(step, losses, recorder, measure, per_task_needed=affinity, gram_route=gram_route)
         if affinity:
@@ -318,13 +352,16 @@ class Trainer:
             self._gram_route_backward(step, losses, scaled, scales, recorder, measure)
             return None
         per_task, shared_of, head_of = {}, {}, {}
+        last = [task for task, loss in scaled.items() if loss.requires_grad][-1:]
+        last = last[0] if last else None
         for task, loss in scaled.items():
             groups = self.model.shared_layer_groups(task)
             shared = [p for params in groups.values() for p in params]
             head = self.model.head_parameters(task)
             if not loss.requires_grad:
                 continue
-            grads = torch.autograd.grad(loss, shared + head, allow_unused=True)
+            # The tasks of one input group share the trunk's graph: it is kept until the last task's pass.
+            grads = torch.autograd.grad(loss, shared + head, allow_unused=True, retain_graph=task != last)
             if not method.uses_gradients:  # the update is the sum of the per-task gradients
                 for parameter, grad in zip(shared + head, grads):
                     if grad is not None:
@@ -512,38 +549,61 @@ class Trainer:
                               math.nan)
 
     # ---- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, task: str, split_name: str, rows: np.ndarray) -> dict[str, float]:
+        return self.evaluate_group([task], split_name, rows)[task]
+
     @measurement
     @torch.no_grad()
-    def evaluate(self, task: str, split_name: str, rows: np.ndarray) -> dict[str, float]:
+    def evaluate_group(self, tasks: list[str], split_name: str, rows: np.ndarray) -> dict[str, dict[str, float]]:
+        """{task: metrics} on the same rows of a split for tasks that label the same inputs there (one pass of
+        the trunk per chunk serves them all; evaluation is deterministic, so the metrics are those of each task
+        evaluated alone). A generation task is evaluated on its own."""
         self.model.eval()
-        task_data = self.data[task]
-        split = getattr(task_data, split_name)
-        kind = task_data.card.kind
-        if kind.is_generation:
-            return self._evaluate_generation(task, split_name, rows)
-        y_true, y_pred, loss_sum = [], [], 0.0
+        if len(tasks) == 1 and self.data[tasks[0]].card.kind.is_generation:
+            return {tasks[0]: self._evaluate_generation(tasks[0], split_name, rows)}
+        kinds = {task: self.data[task].card.kind for task in tasks}
+        y_true = {task: [] for task in tasks}
+        y_pred = {task: [] for task in tasks}
+        loss_sums = {task: 0.0 for task in tasks}
         for start in range(0, len(rows), 128):
             chunk = rows[start: start + 128]
-            batch = make_batch(self.model.encoder, kind, split, chunk)
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            if self.autocast_dtype is not None:
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype):
-                    loss, predictions = self.model.task_loss(task, batch)
-            else:
-                loss, predictions = self.model.task_loss(task, batch)
-            loss_sum += float(loss) * len(chunk)
-            predictions = predictions.float().cpu() if kind.is_regression else predictions.cpu()
-            if kind is TaskKind.TOKEN_TAGGING:
-                mask = batch["targets"].cpu() >= 0
-                for i in range(len(chunk)):
-                    y_true.append(batch["targets"][i].cpu()[mask[i]].tolist())
-                    y_pred.append(predictions[i][mask[i]].tolist())
-            else:
-                y_true.extend(batch["targets"].cpu().tolist())
-                y_pred.extend(predictions.tolist())
-        metrics = score(kind, task_data.labels, y_true, y_pred)
-        metrics["loss"] = loss_sum / max(1, len(rows))
-        return metrics
+            batches = self._group_batches(tasks, chunk, split_name)
+            for task, (loss, predictions) in self._group_outputs(tasks, batches).items():
+                kind, targets = kinds[task], batches[task]["targets"].cpu()
+                loss_sums[task] += float(loss) * len(chunk)
+                predictions = predictions.float().cpu() if kind.is_regression else predictions.cpu()
+                if kind is TaskKind.TOKEN_TAGGING:
+                    mask = targets >= 0
+                    for i in range(len(chunk)):
+                        y_true[task].append(targets[i][mask[i]].tolist())
+                        y_pred[task].append(predictions[i][mask[i]].tolist())
+                else:
+                    y_true[task].extend(targets.tolist())
+                    y_pred[task].extend(predictions.tolist())
+        results = {}
+        for task in tasks:
+            results[task] = score(kinds[task], self.data[task].labels, y_true[task], y_pred[task])
+            results[task]["loss"] = loss_sums[task] / max(1, len(rows))
+        return results
+
+    def evaluate_all(self, split_name: str, rows: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+        """{task: metrics} for every task on its rows of a split, tasks that read the same rows of the same inputs
+        evaluated together (generation tasks each alone)."""
+        tasks = [t for t in self.tasks if not self.data[t].card.kind.is_generation]
+        keys = {t: self._split_key(t, split_name) for t in tasks}
+        results = {}
+        for group in same_input_groups(tasks, rows, keys):
+            results.update(self.evaluate_group(group, split_name, rows[group[0]]))
+        for task in self.tasks:
+            if task not in results:
+                results[task] = self.evaluate(task, split_name, rows[task])
+        return {task: results[task] for task in self.tasks}
+
+    def _split_key(self, task: str, split_name: str) -> str:
+        cache = self.__dict__.setdefault("_split_keys", {})
+        if (task, split_name) not in cache:
+            cache[(task, split_name)] = split_input_key(getattr(self.data[task], split_name))
+        return cache[(task, split_name)]
 
     @measurement
     @torch.no_grad()
@@ -612,16 +672,18 @@ class Trainer:
     def run_evaluation(self, step: int, recorder: Recorder) -> bool:
         """Validation (and a train subset) for every task; returns True when this is the best step so far."""
         primary = {}
+        # The training subset is drawn per input key: tasks labelling the same examples score the same rows, in one
+        # pass of the trunk.
+        train_rows = {t: eval_rows(len(self.data[t].train), self._eval_limit(t, TRAIN_EVAL_EXAMPLES), self.run.seed,
+                                   self.input_keys[t], "train-eval") for t in self.tasks}
+        val_rows = {t: eval_rows(len(self.data[t].validation), self._eval_limit(t, self.spec.max_eval_examples),
+                                 self.run.seed, t, "validation-eval") for t in self.tasks}
+        on_train, on_validation = self.evaluate_all("train", train_rows), self.evaluate_all("validation", val_rows)
         for task in self.tasks:
-            size_train = len(self.data[task].train)
-            train_rows = eval_rows(size_train, self._eval_limit(task, TRAIN_EVAL_EXAMPLES), self.run.seed, task,
-                                   "train-eval")
-            for name, value in self.evaluate(task, "train", train_rows).items():
+            for name, value in on_train[task].items():
                 if name != "loss":
                     recorder.metric(step, task, "train", name, value)
-            val_rows = eval_rows(len(self.data[task].validation), self._eval_limit(task, self.spec.max_eval_examples),
-                                 self.run.seed, task, "validation-eval")
-            validation = self.evaluate(task, "validation", val_rows)
+            validation = on_validation[task]
             for name, value in validation.items():
                 recorder.metric(step, task, "validation", name, value)
             if task in self.target_vocabularies:
@@ -697,9 +759,11 @@ class Trainer:
         if self.best_model_state is not None:
             self.model.load_state_dict(self.best_model_state)
         results = {}
+        every_row = {task: np.arange(len(self.data[task].test)) for task in self.tasks}
+        evaluated = self.evaluate_all("test", every_row)
         for task in self.tasks:
-            rows = np.arange(len(self.data[task].test))
-            metrics = self.evaluate(task, "test", rows)
+            rows = every_row[task]
+            metrics = evaluated[task]
             if task in self.target_vocabularies:
                 self._record_generation(self.total_steps, task, recorder, 0)
                 references = self.references[task]["test"]
@@ -759,9 +823,29 @@ def load_checkpoint(path, device: torch.device) -> dict:
                         f"({str(exc).splitlines()[0][:200]})") from exc
 
 
+def same_input_groups(tasks: list[str], rows: Mapping[str, np.ndarray], keys: Mapping[str, str]) -> list[list[str]]:
+    """The tasks of a step grouped by the inputs they read: the same examples (input key) and the same rows, in
+    task order within a group and groups in the order of their first task."""
+    groups: list[list[str]] = []
+    for task in tasks:
+        for group in groups:
+            lead = group[0]
+            if keys[lead] == keys[task] and np.array_equal(rows[lead], rows[task]):
+                group.append(task)
+                break
+        else:
+            groups.append([task])
+    return groups
+
+
 def input_key(task_data: TaskData) -> str:
     """A digest of a task's training inputs: equal for tasks that label the same examples."""
-    inputs = task_data.train.inputs
+    return split_input_key(task_data.train)
+
+
+def split_input_key(split) -> str:
+    """A digest of one split's inputs."""
+    inputs = split.inputs
     digest = hashlib.sha256()
     if isinstance(inputs, np.ndarray):
         digest.update(np.ascontiguousarray(inputs).tobytes())
