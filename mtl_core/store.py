@@ -776,7 +776,8 @@ def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 
 class MetricWriter:
-    """Buffers a training loop's rows and flushes them in one transaction at most every `flush_seconds`."""
+    """Buffers a training loop's rows and flushes them in one transaction at most every `flush_seconds`; a run's
+    first metric rows are written at the step they are recorded (the Runs page waits for a first point)."""
 
     def __init__(self, store: Store, run_id: str, flush_seconds: float = 0.5):
         self.store = store
@@ -790,6 +791,7 @@ class MetricWriter:
         self._signatures: list[tuple] = []
         self._last_flush = time.monotonic()
         self._step = 0
+        self._first_point_written = False
 
     def metric(self, step: int, task: str, split: str, name: str, value: float) -> None:
         self._metrics.append((self.run_id, step, task, split, name, finite_or_none(value)))
@@ -815,10 +817,11 @@ class MetricWriter:
     def tick(self, step: int) -> None:
         """Called once per training step: flushes (and beats the heartbeat) when enough time has passed."""
         self._step = step
-        if time.monotonic() - self._last_flush >= self.flush_seconds:
+        if (self._metrics and not self._first_point_written) or time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
     def flush(self) -> None:
+        self._first_point_written = self._first_point_written or bool(self._metrics)
         self.store.write_rows(self._metrics, self._conflict, self._affinity, heartbeat=(self.run_id, self._step),
                               samples=self._samples, signatures=self._signatures,
                               linear_affinity=self._linear_affinity)

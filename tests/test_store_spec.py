@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import pytest
 
@@ -28,19 +27,23 @@ def test_a_store_from_a_newer_release_is_refused_untouched(tmp_path):
         Store(path)
 
 
-def test_writer_batches_rows_but_flushes_within_its_interval(tmp_path):
+def test_writer_writes_the_first_point_at_once_then_batches_rows_within_its_interval(tmp_path):
     store = Store(tmp_path / "runs.sqlite")
     _, (run_id,) = store.create_experiment("{}", [{"kind": "mtl", "tasks": ["a"], "seed": 0, "spec_json": "{}"}])
-    writer = MetricWriter(store, run_id, flush_seconds=0.2)
-    writer.metric(1, "a", "train", "loss", 1.0)
+    writer = MetricWriter(store, run_id, flush_seconds=60)
     writer.tick(1)
-    assert store.metrics([run_id]).empty  # not yet: no commit per step
-    time.sleep(0.25)
-    writer.metric(2, "a", "train", "loss", float("nan"))
+    writer.metric(2, "a", "train", "loss", 1.0)
     writer.tick(2)
+    assert store.metrics([run_id]).step.tolist() == [2]  # the first point: the Runs page is waiting for it
+    writer.metric(3, "a", "train", "loss", 2.0)
+    writer.tick(3)
+    assert store.metrics([run_id]).step.tolist() == [2]  # not yet: no commit per step
+    writer.flush_seconds = 0  # the interval has passed
+    writer.metric(4, "a", "train", "loss", float("nan"))
+    writer.tick(4)
     rows = store.metrics([run_id])
-    assert rows.step.tolist() == [1, 2] and rows.value.isna().tolist() == [False, True]
-    assert store.run(run_id)["step"] == 2  # the flush beats the heartbeat with the step
+    assert rows.step.tolist() == [2, 3, 4] and rows.value.isna().tolist() == [False, False, True]
+    assert store.run(run_id)["step"] == 4  # the flush beats the heartbeat with the step
 
 
 def test_resume_truncation_drops_only_rows_after_the_checkpoint(tmp_path):
