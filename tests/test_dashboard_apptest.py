@@ -296,6 +296,30 @@ def test_runs_empty_store_says_what_to_do(tmp_path, monkeypatch, store_env):
     assert any("No runs yet: start one on **New experiment**" in m for m in messages(at, "info"))
 
 
+def test_a_running_experiment_draws_no_empty_chart_before_its_first_point_then_polls_every_two_seconds(
+        tmp_path, monkeypatch, store_env):
+    from mtl_core.spec import ExperimentSpec
+    from mtl_core.store import Store
+    from mtl_core.train.runner import prepare_experiment
+
+    store_path = tmp_path / "waiting.sqlite"
+    monkeypatch.setenv("MTL_EXPLORER_STORE", str(store_path))
+    store = Store(store_path)
+    spec = ExperimentSpec(tasks=list(SYNTH), steps=300, baselines=False).validated()
+    experiment_id, (run_id,) = store.create_experiment(spec.to_json(), prepare_experiment(spec))  # queued, no worker
+    at = app("views/runs.py", exp=experiment_id)
+    no_exceptions(at)
+    assert any("Waiting for the first recorded point" in m for m in messages(at, "info")) and not figures(at)
+    assert any("Updating every 0.5 s" in c.value for c in at.caption)
+    store.write_rows(metrics=[(run_id, 6, task, "train", "loss", 1.0) for task in SYNTH])
+    at.run()
+    no_exceptions(at)
+    assert not any("Waiting for the first recorded point" in m for m in messages(at, "info"))
+    curves = next(spec for title, spec in figures(at).items() if title.startswith("loss per task"))
+    assert {"synth_1 · multi-task", "synth_2 · multi-task"} <= set(trace_names(curves))
+    assert any("Updating every 2 s" in c.value for c in at.caption)
+
+
 # ---- Compare -------------------------------------------------------------------------------------
 def test_compare_shows_delta_with_sign_convention_table_downloads_and_cli(store_env):
     at = app("views/compare.py", exp=store_env["hard"])

@@ -2,7 +2,8 @@
 
 The run view polls the store while any run is queued or running (st.fragment(run_every=...)): every 0.5 s
 until the experiment's first point is recorded (Launch answers at once), then every 2 s; it stops polling
-once every run has finished.
+once every run has finished. The poll that finds the first point draws the charts with it; the next one
+reruns the view at its new pace.
 """
 from __future__ import annotations
 
@@ -227,9 +228,11 @@ def run_view(poll: float | None) -> None:
     tasks = spec.get("tasks", [])
     colours = charts.task_colours(tasks)
     frame = charts.with_run_info(data.metrics([r["id"] for r in runs]), runs)
-    if poll and poll_seconds(runs, not frame.empty) != poll:
+    pace = poll_seconds(runs, not frame.empty)
+    first_point = poll == FIRST_POINT_POLL_SECONDS and pace == POLL_SECONDS
+    if poll and pace != poll and not first_point:
         st.rerun()  # the whole view once more at its new pace (or without polling, once all have finished)
-    if poll == FIRST_POINT_POLL_SECONDS:
+    if poll == FIRST_POINT_POLL_SECONDS and not first_point:
         # Nothing recorded yet: the charts would be empty, and drawing them twice a second takes the CPU the
         # runs need to record their first point. The view polls quickly and draws them with that point.
         st.info(t("runs.first_point"), icon=":material/hourglass_top:")
@@ -254,8 +257,8 @@ def run_view(poll: float | None) -> None:
                             key=f"mixing_{sharing}")
     weights_section(frame, runs, colours)
     samples.samples_section(runs)  # generation tasks: sample outputs beside the baselines'
-    if poll:
-        st.caption(t("runs.polling", seconds=f"{poll:g}"))
+    if poll:  # the first point is drawn at once; the next quick poll reruns the view at its new pace
+        st.caption(t("runs.polling", seconds=f"{pace if first_point else poll:g}"))
 
 
 # ---- across experiments: every run in one table, and the configurations on the same tasks ---------------------
