@@ -1,7 +1,8 @@
 """A real browser on the real app: open a link with two synthetic tasks, click Launch, watch the run view fill in.
 
 Drives headless Chromium with Playwright against `streamlit run dashboard/app.py` on a free port, with
-a temporary data home and store. Screenshots land in test-artifacts/ (gitignored) for a human to look at.
+a temporary data home and store. With MTL_SCREENSHOTS=1, screenshots land in test-artifacts/ (gitignored) for a
+human to look at.
 Skips without a chromium on PATH, except under CI, where a missing browser is a failure.
 """
 from __future__ import annotations
@@ -66,7 +67,11 @@ def server(tmp_path):
 
 
 def screenshot(page, name: str) -> None:
-    """The whole page: Streamlit scrolls inside its main container, so grow the viewport to its height."""
+    """The whole page, when MTL_SCREENSHOTS=1 (each takes a few seconds: `MTL_SCREENSHOTS=1 make test` to look
+    at them): Streamlit scrolls inside its main container, so grow the viewport to its height."""
+    if os.environ.get("MTL_SCREENSHOTS") != "1":
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
     height = page.evaluate("""() => Math.max(...[...document.querySelectorAll(
         '[data-testid="stMain"], [data-testid="stAppViewContainer"], section.main')].map(e => e.scrollHeight), 1000)""")
     width = page.viewport_size["width"]
@@ -76,6 +81,13 @@ def screenshot(page, name: str) -> None:
     page.set_viewport_size({"width": width, "height": 1000})
 
 
+def snapshot(target, name: str, **options) -> None:
+    """`target.screenshot` (a page or a locator, as it is) into test-artifacts/, when MTL_SCREENSHOTS=1."""
+    if os.environ.get("MTL_SCREENSHOTS") == "1":
+        ARTIFACTS.mkdir(exist_ok=True)
+        target.screenshot(path=str(ARTIFACTS / name), **options)
+
+
 def plotly_chart(page, title: str):
     return page.locator(".js-plotly-plot").filter(has_text=title).first
 
@@ -83,7 +95,6 @@ def plotly_chart(page, title: str):
 def test_launch_from_a_link_and_watch_the_run_view(server):
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(exist_ok=True)
     link = (f"{server['url']}/?tasks=synth_1,synth_2&steps=40&max_train=200&conflict_every=5&noise_floor=1"
             "&p=0.9&hidden=16")
     with sync_playwright() as p:

@@ -4,7 +4,7 @@ parallel coordinates and Pareto front of their configurations, every choice surv
 Three small synthetic experiments are trained into a fresh store with the CLI: hard sharing, soft sharing at
 another learning rate, and a sweep of two weighting methods (static λ and PCGrad) sharing its baselines, 30
 steps each: 10 runs, 4 multi-task configurations. Same launch conventions as tests/test_browser.py (its
-server fixture, Chromium flags and chart locator). Screenshots land in test-artifacts/ (gitignored).
+server fixture, Chromium flags and chart locator). With MTL_SCREENSHOTS=1, screenshots land in test-artifacts/ (gitignored).
 """
 from __future__ import annotations
 
@@ -92,7 +92,6 @@ def test_runs_table_parallel_coordinates_and_front_over_three_experiments(server
     from mtl_core.analysis.summary import experiment_summary
     from mtl_core.store import Store
 
-    ARTIFACTS.mkdir(exist_ok=True)
     ids = train_three(server["store"], dashboard_env(tmp_path / "home", server["store"]))
     store = Store(server["store"], readonly=True)
     runs = store.runs()
@@ -177,6 +176,7 @@ def test_runs_table_parallel_coordinates_and_front_over_three_experiments(server
             plotly_chart(again, "Pareto front of Δ_t").wait_for(timeout=60_000)
             assert plotly_chart(again, "Pareto front of Δ_t").locator("path.point").count() == 4
         except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)  # a failure's picture is kept always
             page.screenshot(path=str(ARTIFACTS / "browser-runs-across-failed.png"), timeout=120_000)
             raise
         finally:

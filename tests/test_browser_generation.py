@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.dashboard_helpers import wait_until_finished
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, plotly_chart, server  # noqa: F401 (server: a fixture)
+from tests.test_browser import CHROMIUM_ARGS, plotly_chart, server, snapshot  # noqa: F401 (server: a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,6 @@ def test_the_languages_lesson_runs_and_the_runs_page_shows_its_sample_translatio
 
     from mtl_core.store import Store
 
-    ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=server["chromium"], args=CHROMIUM_ARGS)
         try:
@@ -51,6 +50,6 @@ def test_the_languages_lesson_runs_and_the_runs_page_shows_its_sample_translatio
             plotly_chart(lab, "emoji_en_es: validation chrF").wait_for(timeout=60_000)
             plotly_chart(lab, "Gradient cosine of each pair on the shared encoder").wait_for(timeout=60_000)
             lab.wait_for_timeout(1500)
-            lab.screenshot(path=str(ARTIFACTS / "browser-lab-languages.png"), full_page=True)
+            snapshot(lab, "browser-lab-languages.png", full_page=True)
         finally:
             browser.close()

@@ -2,7 +2,7 @@
 
 Same launch conventions as tests/test_browser.py (its server fixture, Chromium flags and chart
 locator are imported from there): headless Chromium through Playwright against `streamlit run
-dashboard/app.py` with a temporary store. Screenshots land in test-artifacts/ (gitignored). Skips
+dashboard/app.py` with a temporary store. With MTL_SCREENSHOTS=1, screenshots land in test-artifacts/ (gitignored). Skips
 without a chromium on PATH, except under CI, where a missing browser is a failure.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dashboard_helpers import dashboard_env, wait_until_finished
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, plotly_chart, server  # noqa: F401 (server: a fixture)
+from tests.test_browser import CHROMIUM_ARGS, plotly_chart, server, snapshot  # noqa: F401 (server: a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +33,6 @@ def submit_small_map(store, monkeypatch) -> str:
 def test_a_lesson_link_runs_and_explains_then_the_map_shows_its_matrices(server, monkeypatch):
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(exist_ok=True)
     map_id = submit_small_map(server["store"], monkeypatch)
     lesson = f"{server['url']}/lab?lesson=relatedness&p=0&steps=50"
     with sync_playwright() as p:
@@ -53,7 +52,7 @@ def test_a_lesson_link_runs_and_explains_then_the_map_shows_its_matrices(server,
             plotly_chart(page, "Gradient cosine between synth_1 and synth_2").wait_for(timeout=60_000)
             assert page.get_by_text("With p = 0:").count() == 1
             page.wait_for_timeout(1500)
-            page.screenshot(path=str(ARTIFACTS / "browser-lab-relatedness.png"), full_page=True)
+            snapshot(page, "browser-lab-relatedness.png", full_page=True)
 
             page.goto(lesson + "&lang=zh")  # the same link in Chinese: the earlier runs are shown at once
             page.get_by_text("刚才发生了什么").wait_for(timeout=60_000)
@@ -62,7 +61,7 @@ def test_a_lesson_link_runs_and_explains_then_the_map_shows_its_matrices(server,
             page.get_by_role("link", name="教学实验室").wait_for(timeout=30_000)  # the navigation too
             plotly_chart(page, "验证集 MSE").wait_for(timeout=30_000)
             page.wait_for_timeout(1500)
-            page.screenshot(path=str(ARTIFACTS / "browser-lab-relatedness-zh.png"), full_page=True)
+            snapshot(page, "browser-lab-relatedness-zh.png", full_page=True)
 
             runs = wait_until_finished(server["store"], map_id, timeout=240)
             assert {r["status"] for r in runs} == {"completed"}
@@ -70,7 +69,7 @@ def test_a_lesson_link_runs_and_explains_then_the_map_shows_its_matrices(server,
             plotly_chart(page, "Transfer gain G(i→j)").wait_for(timeout=60_000)
             plotly_chart(page, "Tasks clustered by lookahead affinity").wait_for(timeout=30_000)
             page.wait_for_timeout(1500)
-            page.screenshot(path=str(ARTIFACTS / "browser-relatedness-map.png"), full_page=True)
+            snapshot(page, "browser-relatedness-map.png", full_page=True)
             page.get_by_text("helper task i").first.wait_for(timeout=30_000)
             cli_line = page.locator("code").filter(has_text="python -m mtl_core map --tasks synth_1,synth_2,synth_3")
             cli_line.first.wait_for(timeout=30_000)

@@ -4,7 +4,7 @@ candidates, Stage 1 ranks them, Stage 2 measures them, and the page shows the me
 
 Same launch conventions as tests/test_browser.py (its server fixture, Chromium flags and chart locator
 are imported from there). The tasks are five small user tasks of tests/test_recommend.py (two labelled by
-the target's rule, two by another) on a tiny budget. Screenshots land in test-artifacts/ (gitignored).
+the target's rule, two by another) on a tiny budget. With MTL_SCREENSHOTS=1, screenshots land in test-artifacts/ (gitignored).
 Skips without a chromium on PATH, except under CI, where a missing browser is a failure.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dashboard_helpers import dashboard_env, wait_until_finished
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, plotly_chart, screenshot, server  # noqa: F401 (a fixture)
+from tests.test_browser import CHROMIUM_ARGS, plotly_chart, screenshot, server  # noqa: F401 (a fixture)
 from tests.test_recommend import RELATED, UNRELATED, add_rule_tasks
 
 pytestmark = pytest.mark.browser
@@ -26,7 +26,6 @@ def test_a_target_with_four_candidates_goes_through_both_stages(server, monkeypa
     for name, value in dashboard_env(server["store"].parent / "home", server["store"]).items():
         monkeypatch.setenv(name, value)  # the server's data home: the tasks land where its workers read them
     add_rule_tasks()
-    ARTIFACTS.mkdir(exist_ok=True)
     link = (f"{server['url']}/map?mode=recommend&target=target_rule&candidates={','.join(RELATED + UNRELATED)}"
             "&rec_steps=30&rec_max_train=60&rec_hidden=16&rec_seeds=0,1")
     with sync_playwright() as p:

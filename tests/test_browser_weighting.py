@@ -3,14 +3,14 @@ the summary and the front with the methods on it; then the same experiment's fro
 
 Same launch conventions as tests/test_browser.py (its server fixture, Chromium flags and chart locator are
 imported from there). 50-step runs of the five static λ, PCGrad, UW and the two baselines (9 small runs).
-Screenshots land in test-artifacts/ (gitignored).
+With MTL_SCREENSHOTS=1, screenshots land in test-artifacts/ (gitignored).
 """
 from __future__ import annotations
 
 import pytest
 
 from tests.dashboard_helpers import wait_until_finished
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, plotly_chart, server  # noqa: F401 (server: a fixture)
+from tests.test_browser import CHROMIUM_ARGS, plotly_chart, server, snapshot  # noqa: F401 (server: a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,6 @@ def test_the_methods_lesson_puts_each_method_on_the_static_front(server):
 
     from mtl_core.store import Store
 
-    ARTIFACTS.mkdir(exist_ok=True)
     lesson = f"{server['url']}/lab?lesson=methods&steps=50&methods=pcgrad,uw"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=server["chromium"], args=CHROMIUM_ARGS)
@@ -44,7 +43,7 @@ def test_the_methods_lesson_puts_each_method_on_the_static_front(server):
                 assert summary.get_by_text(f"{name} (Δ", exact=False).count() == 1, name
             assert page.get_by_text("Static λ:").count() == 1
             page.wait_for_timeout(1500)
-            page.screenshot(path=str(ARTIFACTS / "browser-lab-methods.png"), full_page=True)
+            snapshot(page, "browser-lab-methods.png", full_page=True)
 
             experiments = Store(server["store"]).experiments()
             assert len(experiments) == 1
