@@ -199,6 +199,7 @@ class Trainer:
         # ... and those tasks share one forward pass of the trunk on it (one dropout mask): their gradients then
         # differ only by what the tasks ask of the trunk, and the trunk runs once per step, not once per task.
         self.input_keys = keys
+        self.split_keys: dict[tuple[str, str], str] = {}  # (task, split) -> digest of its inputs, for evaluation
         self.streams = {t: TaskStream(keys[t], len(self.data[t].train), batch, run.seed) for t in self.tasks}
         # Extra batches for the noise floor and for probing conflict under one-task sampling: separate
         # streams, so measuring never changes which batches the training steps see.
@@ -600,10 +601,9 @@ class Trainer:
         return {task: results[task] for task in self.tasks}
 
     def _split_key(self, task: str, split_name: str) -> str:
-        cache = self.__dict__.setdefault("_split_keys", {})
-        if (task, split_name) not in cache:
-            cache[(task, split_name)] = split_input_key(getattr(self.data[task], split_name))
-        return cache[(task, split_name)]
+        if (task, split_name) not in self.split_keys:
+            self.split_keys[(task, split_name)] = split_input_key(getattr(self.data[task], split_name))
+        return self.split_keys[(task, split_name)]
 
     @measurement
     @torch.no_grad()
