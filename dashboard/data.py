@@ -152,6 +152,16 @@ def is_finished(run_list: list[dict[str, Any]]) -> bool:
     return all(r["status"] in FINISHED_STATUSES for r in run_list)
 
 
+def poll_action(poll: float | None, pace: float | None, quick: float, first_drawn: bool) -> str:
+    """What a polling view does on one poll at `poll` s when its data call for `pace` (None: stop polling):
+    'wait' (polling quickly for a first point, nothing to draw), 'draw', 'draw_first' (the quick poll found
+    the first point: draw it now, and rerun at the new pace on the next poll), or 'rerun' (the whole view
+    once more at its new pace)."""
+    if poll and pace != poll:
+        return "draw_first" if poll == quick and pace is not None and not first_drawn else "rerun"
+    return "wait" if poll == quick else "draw"
+
+
 def experiment_label(row: Any) -> str:
     """'name · tasks (sharing) · created · exp-…' for pickers (row: an experiments() row as a Series or dict).
 

@@ -320,6 +320,18 @@ def test_a_running_experiment_draws_no_empty_chart_before_its_first_point_then_p
     assert any("Updating every 2 s" in c.value for c in at.caption)
 
 
+def test_the_quick_poll_draws_the_first_point_once_then_the_view_reruns_at_its_pace():
+    from dashboard.data import poll_action
+
+    assert poll_action(0.5, 0.5, 0.5, False) == "wait"  # no point yet: no empty charts
+    assert poll_action(0.5, 2, 0.5, False) == "draw_first"  # found: drawn by this very poll
+    assert poll_action(0.5, 2, 0.5, True) == "rerun"  # the next poll: the view at 2 s, not charts twice a second
+    assert poll_action(2, 2, 0.5, False) == "draw"
+    assert poll_action(0.5, None, 0.5, False) == "rerun"  # everything finished before a poll: stop polling
+    assert poll_action(2, None, 0.5, False) == "rerun"
+    assert poll_action(None, None, 0.5, False) == "draw"  # a finished experiment, drawn once
+
+
 # ---- Compare -------------------------------------------------------------------------------------
 def test_compare_shows_delta_with_sign_convention_table_downloads_and_cli(store_env):
     at = app("views/compare.py", exp=store_env["hard"])

@@ -229,10 +229,12 @@ def run_view(poll: float | None) -> None:
     colours = charts.task_colours(tasks)
     frame = charts.with_run_info(data.metrics([r["id"] for r in runs]), runs)
     pace = poll_seconds(runs, not frame.empty)
-    first_point = poll == FIRST_POINT_POLL_SECONDS and pace == POLL_SECONDS
-    if poll and pace != poll and not first_point:
+    drawn_key = f"runs_first_point_drawn_{experiment_id}"
+    action = data.poll_action(poll, pace, FIRST_POINT_POLL_SECONDS, st.session_state.get(drawn_key, False))
+    if action == "rerun":
         st.rerun()  # the whole view once more at its new pace (or without polling, once all have finished)
-    if poll == FIRST_POINT_POLL_SECONDS and not first_point:
+    st.session_state[drawn_key] = action == "draw_first"
+    if action == "wait":
         # Nothing recorded yet: the charts would be empty, and drawing them twice a second takes the CPU the
         # runs need to record their first point. The view polls quickly and draws them with that point.
         st.info(t("runs.first_point"), icon=":material/hourglass_top:")
@@ -258,7 +260,7 @@ def run_view(poll: float | None) -> None:
     weights_section(frame, runs, colours)
     samples.samples_section(runs)  # generation tasks: sample outputs beside the baselines'
     if poll:  # the first point is drawn at once; the next quick poll reruns the view at its new pace
-        st.caption(t("runs.polling", seconds=f"{pace if first_point else poll:g}"))
+        st.caption(t("runs.polling", seconds=f"{pace if action == 'draw_first' else poll:g}"))
 
 
 # ---- across experiments: every run in one table, and the configurations on the same tasks ---------------------
