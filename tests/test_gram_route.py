@@ -64,7 +64,7 @@ def test_the_gram_of_a_step_equals_the_materialised_gram_layer_by_layer():
     batches = {t: trainer._batch(t, trainer.streams[t].next_rows()) for t in SYNTH}
     losses = {}
     for task in SYNTH:
-        with route.task(task):
+        with route.tasks([task]):
             losses[task] = trainer.model.task_loss(task, batches[task])[0]
     heads = {t: trainer.model.head_parameters(t) for t in SYNTH}
     grads = route.gradients(losses, heads)

@@ -74,10 +74,6 @@ class GramRoute:
         finally:
             self._tasks = ()
 
-    def task(self, name: str):
-        """Record while one task's loss is computed (`tasks([name])`)."""
-        return self.tasks([name])
-
     def reset(self) -> None:
         self._records = {}
 

@@ -253,8 +253,7 @@ class Trainer:
 
     # ---- one step ------------------------------------------------------------------------------
     def _batch(self, task: str, rows) -> dict[str, torch.Tensor]:
-        batch = make_batch(self.model.encoder, self.data[task].card.kind, self.data[task].train, rows)
-        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return self._group_batches([task], rows)[task]
 
     def _group_batches(self, group: list[str], rows, split_name: str = "train") -> dict[str, dict[str, torch.Tensor]]:
         """The batches of tasks that read the same rows of the same inputs: the inputs prepared once, each task
